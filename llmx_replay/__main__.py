@@ -1,0 +1,3 @@
+from llmx_replay.cli import main
+
+main()

@@ -1,0 +1,97 @@
+"""Bytes of one response body -> the events a caller sees: decode, process, aggregate."""
+
+from collections.abc import Sequence
+from typing import Literal
+
+from llmx_replay._aggregate import Aggregator
+from llmx_replay._exceptions import SSEDecodeError
+from llmx_replay._process import ChatStreamProcessor
+from llmx_replay._sse import ServerSentEvent, SSEDecoder
+from llmx_replay.models.events import ErrorKind, ResponseEvent
+
+StreamMode = Literal["raw", "streaming", "aggregated"]
+"""``raw`` is the processor's own sequence; the other two are the seed's consumer modes."""
+
+_BODY_START_WHITESPACE = b" \t\r\n\xef\xbb\xbf"
+
+
+class EventPipeline:
+    """One response body's way through the SSE decoder, the processor and the aggregator.
+
+    A body that starts with ``{`` or ``[`` is JSON, not an event stream; it is read whole
+    and handed to the processor at the end.
+    """
+
+    __slots__ = (
+        "_aggregator",
+        "_decoder",
+        "_json_body",
+        "_leading",
+        "_processor",
+        "_sniffed",
+        "_status",
+    )
+
+    def __init__(self, mode: StreamMode = "streaming", *, status: int = 200) -> None:
+        self._decoder = SSEDecoder()
+        self._processor = ChatStreamProcessor()
+        self._aggregator = None if mode == "raw" else Aggregator(mode)
+        self._status = status
+        self._sniffed = False
+        self._leading = bytearray()
+        self._json_body: bytearray | None = None
+
+    @property
+    def done(self) -> bool:
+        """True once the turn has ended; the rest of the body can be left unread."""
+        return self._processor.done
+
+    def feed(self, chunk: bytes) -> list[ResponseEvent]:
+        """Consume one piece of the body."""
+        if self._json_body is not None:
+            self._json_body += chunk
+            return []
+        if not self._sniffed:
+            start = chunk.lstrip(_BODY_START_WHITESPACE)[:1]
+            if not start:
+                self._leading += chunk
+            else:
+                self._sniffed = True
+                if start in (b"{", b"["):
+                    self._json_body = self._leading + chunk
+                    return []
+        try:
+            events = self._decoder.decode(chunk)
+        except SSEDecodeError as error:
+            raw = self._process(error.events)
+            raw += self._processor.fail("stream", str(error))
+            return self._aggregate(raw)
+        return self._aggregate(self._process(events))
+
+    def end(self) -> list[ResponseEvent]:
+        """The body ended."""
+        processor = self._processor
+        if self._json_body is not None:
+            return self._aggregate(
+                processor.process_json_body(bytes(self._json_body), self._status)
+            )
+        try:
+            raw = self._process(self._decoder.flush())
+        except SSEDecodeError as error:
+            return self._aggregate(processor.fail("stream", str(error)))
+        raw += processor.end_of_stream()
+        return self._aggregate(raw)
+
+    def fail(self, kind: ErrorKind, message: str) -> list[ResponseEvent]:
+        """The body broke off: an idle timeout or a transport error."""
+        return self._aggregate(self._processor.fail(kind, message))
+
+    def _process(self, events: Sequence[ServerSentEvent]) -> list[ResponseEvent]:
+        process = self._processor.process
+        raw: list[ResponseEvent] = []
+        for event in events:
+            raw += process(event.data)
+        return raw
+
+    def _aggregate(self, raw: list[ResponseEvent]) -> list[ResponseEvent]:
+        return raw if self._aggregator is None else self._aggregator.feed(raw)

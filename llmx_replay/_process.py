@@ -1,0 +1,366 @@
+"""Chat Completions stream chunks -> `ResponseEvent`s (seed §7.4, with D4-D11).
+
+A pure state machine: it is given each SSE ``data`` string, and then told how the stream
+ended. It never raises for what a provider sends; failures end the turn with an
+`ErrorEvent`, after the items received so far have been emitted as finished (D8).
+"""
+
+from typing import Any
+
+import orjson
+
+from llmx_replay.models.events import (
+    Completed,
+    ErrorEvent,
+    ErrorKind,
+    OutputItemAdded,
+    OutputItemDone,
+    OutputTextDelta,
+    ReasoningContentDelta,
+    ResponseEvent,
+    TokenUsage,
+)
+from llmx_replay.models.items import FunctionCall, Message, OutputText, Reasoning, ReasoningText
+
+_ADDED_MESSAGE = OutputItemAdded(item=Message(role="assistant", content=[]))
+_ADDED_REASONING = OutputItemAdded(item=Reasoning(summary=[], content=[]))
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
+
+STREAM_CLOSED_EARLY = "stream closed before completion"
+_UTF8_BOM = b"\xef\xbb\xbf"
+_PREVIEW_BYTES = 200
+
+
+class _ToolCall:
+    __slots__ = ("arguments", "call_id", "index", "name")
+
+    def __init__(self, index: int | None) -> None:
+        self.index = index
+        self.name: str | None = None
+        self.call_id: str | None = None
+        self.arguments: list[str] = []
+
+
+def _text_of(value: Any) -> str | None:
+    """Reasoning text sent as a string, or as an object with `text` or else `content`."""
+    if type(value) is str:
+        return value or None
+    if type(value) is dict:
+        for key in ("text", "content"):
+            text = value.get(key)
+            if type(text) is str and text:
+                return text
+    return None
+
+
+def _int_at(mapping: Any, key: str) -> int | None:
+    if type(mapping) is not dict:
+        return None
+    value = mapping.get(key)
+    return value if type(value) is int else None
+
+
+def provider_message(error: Any) -> str:
+    """The message a provider put in an `error` value, or a description of the value."""
+    if type(error) is dict:
+        message = error.get("message")
+        if type(message) is str and message:
+            return message
+    if type(error) is str and error:
+        return error
+    return "Unknown error" if not error else orjson.dumps(error).decode()
+
+
+class ChatStreamProcessor:
+    """Turns the data payloads of one streamed Chat Completions turn into events.
+
+    Only the choice with index 0 is followed; a request with ``n > 1`` is out of scope.
+    """
+
+    __slots__ = (
+        "_calls",
+        "_calls_by_key",
+        "_finish_reason",
+        "_reasoning",
+        "_text",
+        "_usage",
+        "_usage_key",
+        "done",
+    )
+
+    def __init__(self) -> None:
+        self._text: list[str] | None = None
+        self._reasoning: list[str] | None = None
+        self._calls: list[_ToolCall] = []
+        self._calls_by_key: dict[Any, _ToolCall] = {}
+        self._usage: TokenUsage | None = None
+        self._usage_key: tuple[int, ...] | None = None
+        self._finish_reason: str | None = None
+        self.done = False
+        """True once the turn has ended (with `Completed` or an `ErrorEvent`)."""
+
+    def process(self, data: str) -> list[ResponseEvent]:
+        """Handle one SSE ``data`` payload."""
+        out: list[ResponseEvent] = []
+        if self.done:
+            return out
+        if data == "[DONE]" or data.strip() == "[DONE]":
+            self._complete(out)
+            return out
+        try:
+            chunk = _loads(data)
+        except _JSONDecodeError:
+            return out
+        if type(chunk) is not dict:
+            return out
+        usage = chunk.get("usage")
+        if usage:
+            self._read_usage(usage)
+        error = chunk.get("error")
+        if error is not None:  # D10: `"error": null` is no error.
+            self._fail(out, "unexpected_status", provider_message(error), 200)
+            return out
+        choices = chunk.get("choices")
+        if choices and type(choices) is list:
+            choice = self._first_choice(choices)
+            if choice is not None:
+                self._apply_choice(choice, out)
+        return out
+
+    def end_of_stream(self) -> list[ResponseEvent]:
+        """The body ended. Without `[DONE]` or a finish reason that is an error (D8)."""
+        out: list[ResponseEvent] = []
+        if not self.done:
+            self._end(out, "stream", STREAM_CLOSED_EARLY)
+        return out
+
+    def fail(self, kind: ErrorKind, message: str) -> list[ResponseEvent]:
+        """The stream broke off (idle timeout, transport or decoding error).
+
+        After a finish reason the turn still completes normally (D6).
+        """
+        out: list[ResponseEvent] = []
+        if not self.done:
+            self._end(out, kind, message)
+        return out
+
+    def process_json_body(self, body: bytes, status: int) -> list[ResponseEvent]:
+        """Handle a successful response whose body is JSON rather than an event stream.
+
+        A JSON error ends the turn quoting the provider's message; a complete (non-streamed)
+        chat completion has its content emitted as finished items first (D8).
+        """
+        out: list[ResponseEvent] = []
+        if self.done:
+            return out
+        try:
+            document = _loads(body.removeprefix(_UTF8_BOM))
+        except _JSONDecodeError:
+            preview = body[:_PREVIEW_BYTES].decode(errors="replace")
+            self._fail(out, "stream", f"expected an event stream, got: {preview}", status)
+            return out
+        if type(document) is dict and document.get("error") is not None:
+            message = provider_message(document["error"])
+            self._fail(
+                out, "stream", f"expected an event stream, got a JSON error: {message}", status
+            )
+            return out
+        if type(document) is dict:
+            if document.get("usage"):
+                self._read_usage(document["usage"])
+            choices = document.get("choices")
+            choice = self._first_choice(choices) if type(choices) is list else None
+            if choice is not None:
+                message_value = choice.get("message")
+                if type(message_value) is dict:
+                    self._apply_delta(message_value, out)
+        self._fail(
+            out,
+            "stream",
+            "expected an event stream, got a complete JSON response "
+            "(a non-streamed chat completion)",
+            status,
+        )
+        return out
+
+    @staticmethod
+    def _first_choice(choices: list[Any]) -> dict[str, Any] | None:
+        for choice in choices:
+            if type(choice) is dict and choice.get("index", 0) in (0, None):
+                return choice
+        return None
+
+    def _apply_choice(self, choice: dict[str, Any], out: list[ResponseEvent]) -> None:
+        delta = choice.get("delta")
+        if delta and type(delta) is dict:
+            self._apply_delta(delta, out)
+        message = choice.get("message")
+        if message and type(message) is dict:
+            # Some providers put reasoning only on a final `message` object.
+            text = _text_of(message.get("reasoning")) or _text_of(message.get("reasoning_content"))
+            if text:
+                self._append_reasoning(text, out)
+        finish_reason = choice.get("finish_reason")
+        if finish_reason and type(finish_reason) is str:
+            # D6, D7: note the reason, emit what is finished, and read on to [DONE].
+            self._finish_reason = finish_reason
+            self._flush(out)
+
+    def _apply_delta(self, delta: dict[str, Any], out: list[ResponseEvent]) -> None:
+        # D9: reasoning first, from `reasoning` or else `reasoning_content`, never both.
+        reasoning = delta.get("reasoning")
+        text = _text_of(reasoning) if reasoning else None
+        if text is None:
+            reasoning = delta.get("reasoning_content")
+            text = _text_of(reasoning) if reasoning else None
+        if text is not None:
+            self._append_reasoning(text, out)
+        content = delta.get("content")
+        if content:
+            if type(content) is str:
+                self._append_text(content, out)
+            elif type(content) is list:
+                self._append_parts(content, out)
+        tool_calls = delta.get("tool_calls")
+        if tool_calls and type(tool_calls) is list:
+            for fragment in tool_calls:
+                if type(fragment) is dict:
+                    self._add_tool_call_fragment(fragment)
+
+    def _append_text(self, text: str, out: list[ResponseEvent]) -> None:
+        if self._text is None:
+            self._text = []
+            out.append(_ADDED_MESSAGE)
+        self._text.append(text)
+        out.append(OutputTextDelta(delta=text))
+
+    def _append_reasoning(self, text: str, out: list[ResponseEvent]) -> None:
+        if self._reasoning is None:
+            self._reasoning = []
+            out.append(_ADDED_REASONING)
+        self._reasoning.append(text)
+        out.append(ReasoningContentDelta(delta=text))
+
+    def _append_parts(self, parts: list[Any], out: list[ResponseEvent]) -> None:
+        """Array-form content (D9): text parts, and Mistral's `thinking` parts as reasoning."""
+        for part in parts:
+            if type(part) is not dict:
+                continue
+            kind = part.get("type", "text")
+            if kind == "text":
+                text = part.get("text")
+                if type(text) is str and text:
+                    self._append_text(text, out)
+            elif kind == "thinking":
+                thinking = part.get("thinking")
+                pieces = thinking if type(thinking) is list else [thinking]
+                for piece in pieces:
+                    reasoning = _text_of(piece)
+                    if reasoning:
+                        self._append_reasoning(reasoning, out)
+
+    def _add_tool_call_fragment(self, fragment: dict[str, Any]) -> None:
+        """D4: fragments join their call by `index`, else by `id`, else follow the last call."""
+        index = fragment.get("index")
+        call_id = fragment.get("id")
+        if type(call_id) is not str or not call_id:
+            call_id = None
+        function = fragment.get("function")
+        if type(function) is not dict:
+            function = {}
+        name = function.get("name")
+        if type(index) is int:
+            key: Any = index
+        elif call_id is not None:
+            key = ("id", call_id)
+        elif name or not self._calls:
+            key = ("call", len(self._calls))
+        else:
+            key = None
+        call = self._calls_by_key.get(key) if key is not None else self._calls[-1]
+        if call is None or (call_id is not None and call.call_id not in (None, call_id)):
+            # A new call, also when a provider reuses an index for a call with another id.
+            call = _ToolCall(index if type(index) is int else None)
+            self._calls.append(call)
+            self._calls_by_key[key] = call
+        if call_id is not None and call.call_id is None:
+            call.call_id = call_id
+        if type(name) is str and name and call.name is None:
+            call.name = name
+        arguments = function.get("arguments")
+        if type(arguments) is str:
+            call.arguments.append(arguments)
+        elif type(arguments) is dict:
+            call.arguments.append(orjson.dumps(arguments).decode())
+
+    def _read_usage(self, usage: Any) -> None:
+        """The last complete usage wins; a missing total is the sum (D11)."""
+        prompt_tokens = _int_at(usage, "prompt_tokens")
+        completion_tokens = _int_at(usage, "completion_tokens")
+        if prompt_tokens is None or completion_tokens is None:
+            return
+        total = _int_at(usage, "total_tokens")
+        cached = _int_at(usage.get("prompt_tokens_details"), "cached_tokens")
+        if cached is None:
+            cached = _int_at(usage, "cache_read_input_tokens")
+        reasoning = _int_at(usage.get("completion_tokens_details"), "reasoning_tokens")
+        key = (
+            prompt_tokens,
+            cached or 0,
+            completion_tokens,
+            reasoning or 0,
+            prompt_tokens + completion_tokens if total is None else total,
+        )
+        if key != self._usage_key:
+            self._usage_key = key
+            self._usage = TokenUsage(
+                input_tokens=key[0],
+                cached_input_tokens=key[1],
+                output_tokens=key[2],
+                reasoning_output_tokens=key[3],
+                total_tokens=key[4],
+            )
+
+    def _flush(self, out: list[ResponseEvent]) -> None:
+        """Emit the finished items in the order the model produced them (D5)."""
+        if self._reasoning is not None:
+            content = [ReasoningText(text=text) for text in self._reasoning]
+            out.append(OutputItemDone(item=Reasoning(summary=[], content=content)))
+            self._reasoning = None
+        if self._text is not None:
+            parts = [OutputText(text=text) for text in self._text]
+            out.append(OutputItemDone(item=Message(role="assistant", content=parts)))
+            self._text = None
+        if self._calls:
+            ordered = sorted(self._calls, key=lambda c: -1 if c.index is None else c.index)
+            for call in ordered:
+                out.append(
+                    OutputItemDone(
+                        item=FunctionCall(
+                            name=call.name or "",
+                            arguments="".join(call.arguments),
+                            call_id=call.call_id or "",
+                        )
+                    )
+                )
+            self._calls = []
+            self._calls_by_key = {}
+
+    def _complete(self, out: list[ResponseEvent]) -> None:
+        self._flush(out)
+        out.append(Completed(token_usage=self._usage, finish_reason=self._finish_reason))
+        self.done = True
+
+    def _fail(
+        self, out: list[ResponseEvent], kind: ErrorKind, message: str, status: int | None = None
+    ) -> None:
+        self._flush(out)
+        out.append(ErrorEvent(kind=kind, message=message, status=status))
+        self.done = True
+
+    def _end(self, out: list[ResponseEvent], kind: ErrorKind, message: str) -> None:
+        if self._finish_reason is not None:
+            self._complete(out)
+        else:
+            self._fail(out, kind, message)

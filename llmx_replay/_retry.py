@@ -1,0 +1,80 @@
+"""When to retry a failed request, and how long to wait first (seed §4, with D13)."""
+
+import math
+import random
+from collections.abc import Mapping
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+
+import orjson
+
+
+def backoff(attempt: int, rng: random.Random) -> float:
+    """The seed's exponential backoff in seconds: 200 ms doubled per attempt, ±10 % jitter."""
+    base_ms = 200 * 2 ** (max(attempt, 1) - 1)
+    return int(base_ms * rng.uniform(0.9, 1.1)) / 1000
+
+
+def retry_after(headers: Mapping[str, str], now: datetime) -> float | None:
+    """The wait a response asks for: `retry-after-ms`, or `Retry-After` in seconds or as an
+    HTTP date (D13). None when it asks for nothing readable."""
+    milliseconds = _seconds(headers.get("retry-after-ms"))
+    if milliseconds is not None:
+        return milliseconds / 1000
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    seconds = _seconds(value)
+    if seconds is not None:
+        return seconds
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max((when - now).total_seconds(), 0.0)
+
+
+def _seconds(value: str | None) -> float | None:
+    """A non-negative finite number, or None (`nan` and `inf` are no waits)."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return max(number, 0.0) if math.isfinite(number) else None
+
+
+def is_retryable(status: int) -> bool:
+    """429 and 5xx are retried; other failures are final."""
+    return status == 429 or status >= 500
+
+
+def retry_delay(
+    attempt: int,
+    headers: Mapping[str, str],
+    *,
+    now: datetime,
+    rng: random.Random,
+    cap: float,
+) -> float:
+    """How long to wait before the next attempt, capped at the provider's maximum (D13)."""
+    asked = retry_after(headers, now)
+    return min(backoff(attempt, rng) if asked is None else asked, cap)
+
+
+def error_body_message(body: bytes) -> str:
+    """The provider's message in an error body: `error.message` of a JSON body, else the text."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body.decode(errors="replace").strip()
+    if isinstance(document, dict):
+        error = document.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+        if isinstance(document.get("message"), str):
+            return str(document["message"])
+    return body.decode(errors="replace").strip()

@@ -1,0 +1,204 @@
+"""Reading cassettes that other tools wrote: vcrpy and pytest-recording (YAML or JSON),
+their older httpx layout, pydantic-ai's `parsed_body`, Ruby VCR, and single-interaction
+JSON files. Bodies come out decoded; every problem names the file and the field.
+"""
+
+import base64
+import gzip
+import zlib
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from llmx_replay._exceptions import InputError
+from llmx_replay._files import read_file
+from llmx_replay.cassette._model import Cassette, Interaction, RecordedRequest, RecordedResponse
+
+_WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+_SSE_FIELD_STARTS = (b"data:", b"event:", b"id:", b"retry:", b":")
+
+
+class _CassetteLoader(yaml.CSafeLoader):
+    """The safe YAML loader, plus the tags real cassettes carry."""
+
+
+def _ruby_binary(loader: yaml.Loader, node: yaml.Node) -> bytes:
+    # Ruby VCR writes bodies that are not valid UTF-8 as `!binary` base64.
+    text = loader.construct_scalar(node)  # type: ignore[arg-type]
+    return base64.b64decode("".join(str(text).split()))
+
+
+def _python_object(loader: yaml.Loader, suffix: str, node: yaml.Node) -> Any:
+    # dd-trace-py writes header names as `!!python/object/apply:multidict._multidict.istr
+    # [Accept]`; only plain values are taken from such tags, nothing is imported or run.
+    if isinstance(node, yaml.SequenceNode):
+        values = loader.construct_sequence(node, deep=True)
+        return values[0] if len(values) == 1 else tuple(values)
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+_CassetteLoader.add_constructor("!binary", _ruby_binary)
+_CassetteLoader.add_multi_constructor("tag:yaml.org,2002:python/", _python_object)
+
+
+def looks_like_sse(data: bytes) -> bool:
+    """True when the first non-blank line of `data` is an SSE field or comment."""
+    start = data.lstrip(b"\xef\xbb\xbf").lstrip()
+    return start.startswith(_SSE_FIELD_STARTS)
+
+
+def parse_cassette(data: bytes, source: str) -> Cassette:
+    """Parse a cassette file's bytes; `source` names the file in errors."""
+    document = _parse_document(data, source)
+    if not isinstance(document, dict):
+        raise InputError(source, "neither an SSE body nor a cassette (no mapping at the top)")
+    if "interactions" in document:
+        raw, source_format = document["interactions"], "vcrpy"
+        field = "interactions"
+    elif "http_interactions" in document:
+        raw, source_format = document["http_interactions"], "ruby-vcr"
+        field = "http_interactions"
+    elif "request" in document and "response" in document:
+        raw, source_format, field = [document], "single-interaction", ""
+    else:
+        raise InputError(
+            source,
+            "neither an SSE body nor a cassette "
+            "(no `interactions`, `http_interactions` or `request`/`response`)",
+        )
+    if not isinstance(raw, list):
+        raise InputError(source, "expected a list of interactions", field)
+    interactions = [
+        _interaction(entry, source, f"{field}[{index}]" if field else "")
+        for index, entry in enumerate(raw)
+    ]
+    return Cassette(interactions=interactions, source_format=source_format)
+
+
+def load_cassette(path: Path) -> Cassette:
+    """Read and parse the cassette at `path`."""
+    return parse_cassette(read_file(path), str(path))
+
+
+def _parse_document(data: bytes, source: str) -> Any:
+    if data.lstrip()[:1] in (b"{", b"["):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as error:
+            if source.endswith(".json"):
+                raise InputError(source, f"invalid JSON: {error}") from None
+    try:
+        return yaml.load(data, Loader=_CassetteLoader)  # a safe loader subclass
+    except yaml.YAMLError as error:
+        raise InputError(
+            source, f"neither an SSE body nor a cassette: invalid YAML: {_one_line(str(error))}"
+        ) from None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _field(parent: str, name: str) -> str:
+    return f"{parent}.{name}" if parent else name
+
+
+def _mapping(value: Any, source: str, field: str) -> dict[Any, Any]:
+    if not isinstance(value, dict):
+        raise InputError(source, "expected a mapping", field)
+    return value
+
+
+def _interaction(entry: Any, source: str, field: str) -> Interaction:
+    entry = _mapping(entry, source, field)
+    request = _mapping(entry.get("request"), source, _field(field, "request"))
+    response = _mapping(entry.get("response"), source, _field(field, "response"))
+    return Interaction(
+        request=_request(request, source, _field(field, "request")),
+        response=_response(response, source, _field(field, "response")),
+    )
+
+
+def _request(request: dict[Any, Any], source: str, field: str) -> RecordedRequest:
+    method = request.get("method")
+    uri = request.get("uri", request.get("url"))
+    if not isinstance(method, str):
+        raise InputError(source, "missing or not a string", _field(field, "method"))
+    if not isinstance(uri, str):
+        raise InputError(source, "missing or not a string", _field(field, "uri"))
+    headers = _headers(request.get("headers"), source, _field(field, "headers"))
+    if "parsed_body" in request:
+        body: bytes | None = orjson.dumps(request["parsed_body"])
+    else:
+        body = _body(request.get("body"), source, _field(field, "body"))
+    return RecordedRequest(method=method.upper(), uri=uri, headers=headers, body=body)
+
+
+def _response(response: dict[Any, Any], source: str, field: str) -> RecordedResponse:
+    status_value = response.get("status", response.get("status_code"))
+    reason = ""
+    if isinstance(status_value, dict):
+        reason = str(status_value.get("message") or "")
+        status_value = status_value.get("code")
+    if isinstance(status_value, str) and status_value.isdigit():
+        status_value = int(status_value)
+    if not isinstance(status_value, int) or isinstance(status_value, bool):
+        raise InputError(source, "missing or not an HTTP status code", _field(field, "status"))
+    headers = _headers(response.get("headers"), source, _field(field, "headers"))
+    if "parsed_body" in response:
+        body = orjson.dumps(response["parsed_body"])
+    elif "body" in response:
+        body = _body(response["body"], source, _field(field, "body")) or b""
+    else:
+        body = _body(response.get("content"), source, _field(field, "content")) or b""
+    encoding = next((v for k, v in headers if k.lower() == "content-encoding"), None)
+    body = _decoded(body, encoding)
+    # The body is stored decoded, so headers about its wire form no longer hold.
+    headers = [(k, v) for k, v in headers if k.lower() not in _WIRE_HEADERS]
+    return RecordedResponse(status=status_value, reason=reason, headers=headers, body=body)
+
+
+def _headers(value: Any, source: str, field: str) -> list[tuple[str, str]]:
+    if value is None:
+        return []
+    pairs: list[tuple[str, str]] = []
+    for name, values in _mapping(value, source, field).items():
+        for item in values if isinstance(values, list) else [values]:
+            if not isinstance(item, str | int | float):
+                raise InputError(source, "a header value must be a string", f"{field}.{name}")
+            pairs.append((str(name), str(item)))
+    return pairs
+
+
+def _body(value: Any, source: str, field: str) -> bytes | None:
+    if isinstance(value, dict) and "string" in value:
+        value = value["string"]
+        field = _field(field, "string")
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, dict | list):
+        return orjson.dumps(value)
+    raise InputError(source, "a body must be a string, bytes or a mapping", field)
+
+
+def _decoded(body: bytes, encoding: str | None) -> bytes:
+    """Undo gzip or deflate: bodies stored as compressed bytes, whatever the header says."""
+    if body[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(body)
+        except (OSError, EOFError, zlib.error):
+            return body
+    if encoding and "deflate" in encoding.lower():
+        try:
+            return zlib.decompress(body)
+        except zlib.error:
+            return body
+    return body

@@ -1,0 +1,65 @@
+"""Recorded HTTP interactions, whatever file format they were read from."""
+
+import re
+from collections.abc import Iterator
+
+from pydantic import BaseModel, ConfigDict
+
+_EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+_CHAT_PATH = re.compile(r"/chat(/completions)?/?$")
+
+
+class RecordedRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    method: str
+    uri: str
+    headers: list[tuple[str, str]] = []
+    body: bytes | None = None
+
+    @property
+    def is_chat_completions(self) -> bool:
+        """A POST to ``.../chat/completions`` (or Writer's ``.../chat``)."""
+        path = self.uri.split("?", 1)[0].split("#", 1)[0]
+        return self.method.upper() == "POST" and _CHAT_PATH.search(path) is not None
+
+
+class RecordedResponse(BaseModel):
+    """A response with its body stored decoded (no content encoding)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: int
+    reason: str = ""
+    headers: list[tuple[str, str]] = []
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        """The first value of header `name` (case-insensitive), if any."""
+        wanted = name.lower()
+        return next((value for key, value in self.headers if key.lower() == wanted), None)
+
+    def event_chunks(self) -> Iterator[bytes]:
+        """The body cut after each SSE event, as a stream arrives from a provider."""
+        start = 0
+        for end in _EVENT_END.finditer(self.body):
+            yield self.body[start : end.end()]
+            start = end.end()
+        if start < len(self.body):
+            yield self.body[start:]
+
+
+class Interaction(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    request: RecordedRequest
+    response: RecordedResponse
+
+
+class Cassette(BaseModel):
+    """The interactions of one cassette file, in recorded order."""
+
+    model_config = ConfigDict(frozen=True)
+
+    interactions: list[Interaction]
+    source_format: str

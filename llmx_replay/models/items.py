@@ -1,0 +1,286 @@
+"""Conversation items in llmx's JSON shapes (the seed's `ResponseItem` and its parts).
+
+Every enum is internally tagged by ``type``. Ids that the seed never serializes are read
+when present and excluded from dumps; an item of unknown ``type`` loads as `Other`.
+"""
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SerializerFunctionWrapHandler,
+    Tag,
+    TypeAdapter,
+    model_serializer,
+    model_validator,
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class InputText(_Model):
+    type: Literal["input_text"] = "input_text"
+    text: str
+
+
+class InputImage(_Model):
+    type: Literal["input_image"] = "input_image"
+    image_url: str
+
+
+class OutputText(_Model):
+    type: Literal["output_text"] = "output_text"
+    text: str
+
+
+ContentItem = Annotated[InputText | InputImage | OutputText, Field(discriminator="type")]
+FunctionCallOutputContentItem = Annotated[InputText | InputImage, Field(discriminator="type")]
+
+
+class SummaryText(_Model):
+    type: Literal["summary_text"] = "summary_text"
+    text: str
+
+
+class ReasoningText(_Model):
+    type: Literal["reasoning_text"] = "reasoning_text"
+    text: str
+
+
+class Text(_Model):
+    """Plain reasoning text; the seed counts it as reasoning text everywhere."""
+
+    type: Literal["text"] = "text"
+    text: str
+
+
+ReasoningContent = Annotated[ReasoningText | Text, Field(discriminator="type")]
+
+_OUTPUT_ITEMS_ADAPTER: TypeAdapter[list[InputText | InputImage]] = TypeAdapter(
+    list[FunctionCallOutputContentItem]
+)
+
+
+class FunctionCallOutputPayload(_Model):
+    """A tool result: a plain string, or content items (text and images).
+
+    It serializes as the items array when there are items, else as the string; `success`
+    is never serialized, as in the seed.
+    """
+
+    content: str
+    content_items: list[FunctionCallOutputContentItem] | None = None
+    success: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_wire(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"content": value}
+        if isinstance(value, list):
+            items = _OUTPUT_ITEMS_ADAPTER.validate_python(value)
+            compact = orjson.dumps(_OUTPUT_ITEMS_ADAPTER.dump_python(items, mode="json"))
+            return {"content": compact.decode(), "content_items": items}
+        return value
+
+    @model_serializer(mode="plain")
+    def _to_wire(self) -> Any:
+        if self.content_items is not None:
+            return [item.model_dump(mode="json") for item in self.content_items]
+        return self.content
+
+
+class ExecAction(_Model):
+    type: Literal["exec"] = "exec"
+    command: list[str]
+    timeout_ms: int | None = None
+    working_directory: str | None = None
+    env: dict[str, str] | None = None
+    user: str | None = None
+
+
+LocalShellStatus = Literal["completed", "in_progress", "incomplete"]
+
+
+class SearchAction(_Model):
+    type: Literal["search"] = "search"
+    query: str
+
+
+class OtherAction(_Model):
+    type: Literal["other"] = "other"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _forget(cls, value: Any) -> Any:
+        return {}
+
+
+def _web_search_action_tag(value: Any) -> str:
+    tag = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return "search" if tag == "search" else "other"
+
+
+WebSearchAction = Annotated[
+    Annotated[SearchAction, Tag("search")] | Annotated[OtherAction, Tag("other")],
+    Discriminator(_web_search_action_tag),
+]
+
+
+class GhostCommit(_Model):
+    id: str
+    parent: str | None = None
+    preexisting_untracked_files: list[str] = []
+    preexisting_untracked_dirs: list[str] = []
+
+
+class Message(_Model):
+    type: Literal["message"] = "message"
+    id: str | None = Field(default=None, exclude=True)
+    role: str
+    content: list[ContentItem]
+
+    @property
+    def text(self) -> str:
+        """The concatenated text parts."""
+        return "".join(c.text for c in self.content if not isinstance(c, InputImage))
+
+
+class Reasoning(_Model):
+    type: Literal["reasoning"] = "reasoning"
+    id: str = Field(default="", exclude=True)
+    summary: list[SummaryText]
+    content: list[ReasoningContent] | None = None
+    encrypted_content: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The concatenated reasoning text."""
+        return "".join(part.text for part in self.content or ())
+
+    @model_serializer(mode="wrap")
+    def _omit_content(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # The seed's serializer skips `content` when it holds no `reasoning_text` entry,
+        # yet writes `null` when it is absent; kept for byte-compatible item JSON.
+        data = handler(self)
+        if self.content is not None and not any(
+            isinstance(part, ReasoningText) for part in self.content
+        ):
+            del data["content"]
+        return data
+
+
+class LocalShellCall(_Model):
+    type: Literal["local_shell_call"] = "local_shell_call"
+    id: str | None = Field(default=None, exclude=True)
+    call_id: str | None = None
+    status: LocalShellStatus
+    action: ExecAction
+
+
+class FunctionCall(_Model):
+    type: Literal["function_call"] = "function_call"
+    id: str | None = Field(default=None, exclude=True)
+    name: str
+    arguments: str
+    call_id: str
+
+
+class FunctionCallOutput(_Model):
+    type: Literal["function_call_output"] = "function_call_output"
+    call_id: str
+    output: FunctionCallOutputPayload
+
+
+class _OmitNoneStatus(_Model):
+    @model_serializer(mode="wrap")
+    def _omit_status(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if data.get("status") is None:
+            data.pop("status", None)
+        return data
+
+
+class CustomToolCall(_OmitNoneStatus):
+    type: Literal["custom_tool_call"] = "custom_tool_call"
+    id: str | None = Field(default=None, exclude=True)
+    status: str | None = None
+    call_id: str
+    name: str
+    input: str
+
+
+class CustomToolCallOutput(_Model):
+    type: Literal["custom_tool_call_output"] = "custom_tool_call_output"
+    call_id: str
+    output: str
+
+
+class WebSearchCall(_OmitNoneStatus):
+    type: Literal["web_search_call"] = "web_search_call"
+    id: str | None = Field(default=None, exclude=True)
+    status: str | None = None
+    action: WebSearchAction
+
+
+class GhostSnapshot(_Model):
+    type: Literal["ghost_snapshot"] = "ghost_snapshot"
+    ghost_commit: GhostCommit
+
+
+class Other(_Model):
+    """Any item whose ``type`` llmx does not know; never sent to a model."""
+
+    type: Literal["other"] = "other"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _forget(cls, value: Any) -> Any:
+        return {}
+
+
+_ITEM_TYPES = frozenset(
+    {
+        "message",
+        "reasoning",
+        "local_shell_call",
+        "function_call",
+        "function_call_output",
+        "custom_tool_call",
+        "custom_tool_call_output",
+        "web_search_call",
+        "ghost_snapshot",
+    }
+)
+
+
+def _item_tag(value: Any) -> str | None:
+    tag = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    if not isinstance(tag, str):
+        return None
+    return tag if tag in _ITEM_TYPES else "other"
+
+
+ResponseItem = Annotated[
+    Annotated[Message, Tag("message")]
+    | Annotated[Reasoning, Tag("reasoning")]
+    | Annotated[LocalShellCall, Tag("local_shell_call")]
+    | Annotated[FunctionCall, Tag("function_call")]
+    | Annotated[FunctionCallOutput, Tag("function_call_output")]
+    | Annotated[CustomToolCall, Tag("custom_tool_call")]
+    | Annotated[CustomToolCallOutput, Tag("custom_tool_call_output")]
+    | Annotated[WebSearchCall, Tag("web_search_call")]
+    | Annotated[GhostSnapshot, Tag("ghost_snapshot")]
+    | Annotated[Other, Tag("other")],
+    Discriminator(
+        _item_tag,
+        custom_error_type="invalid_item",
+        custom_error_message="an item needs a string 'type'",
+    ),
+]

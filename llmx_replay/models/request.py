@@ -1,0 +1,130 @@
+"""The Chat Completions request: its JSON body, and the whole HTTP request to send."""
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
+
+from llmx_replay.models.items import ExecAction, LocalShellStatus
+from llmx_replay.models.tools import JsonSchema
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _OmitNone(_Body):
+    """Optional keys that are None are left out of the JSON (see `_always_written`)."""
+
+    _always_written: ClassVar[frozenset[str]] = frozenset()
+
+    @model_serializer(mode="wrap")
+    def _omit_none(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return {
+            key: value
+            for key, value in handler(self).items()
+            if value is not None or key in self._always_written
+        }
+
+
+class TextPart(_Body):
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ImageUrl(_Body):
+    url: str
+
+
+class ImagePart(_Body):
+    type: Literal["image_url"] = "image_url"
+    image_url: ImageUrl
+
+
+ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+
+
+class FunctionCallBody(_Body):
+    name: str
+    arguments: str
+
+
+class FunctionToolCall(_Body):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCallBody
+
+
+class LocalShellToolCall(_Body):
+    id: str
+    type: Literal["local_shell_call"] = "local_shell_call"
+    status: LocalShellStatus
+    action: ExecAction
+
+
+class CustomCallBody(_Body):
+    name: str
+    input: str
+
+
+class CustomToolCall(_Body):
+    id: str | None
+    type: Literal["custom"] = "custom"
+    custom: CustomCallBody
+
+
+ToolCall = Annotated[
+    FunctionToolCall | LocalShellToolCall | CustomToolCall, Field(discriminator="type")
+]
+
+
+class ChatMessage(_OmitNone):
+    """One entry of `messages`. `content` is always written, as `null` for tool calls."""
+
+    _always_written: ClassVar[frozenset[str]] = frozenset({"content"})
+
+    role: str
+    tool_call_id: str | None = None
+    content: str | list[ContentPart] | None
+    tool_calls: list[ToolCall] | None = None
+    reasoning: str | None = None
+
+
+class FunctionDefinition(_Body):
+    name: str
+    description: str
+    strict: bool
+    parameters: JsonSchema
+
+
+class CacheControl(_Body):
+    type: Literal["ephemeral"] = "ephemeral"
+
+
+class ChatTool(_OmitNone):
+    type: Literal["function"] = "function"
+    function: FunctionDefinition
+    cache_control: CacheControl | None = None
+
+
+class ChatCompletionsBody(_OmitNone):
+    """The JSON body of a streaming `POST /chat/completions`."""
+
+    model: str
+    messages: list[ChatMessage]
+    stream: bool = True
+    tools: list[ChatTool] | None = None
+    max_tokens: int | None = None
+
+
+class ChatRequest(_Body):
+    """Everything the client sends: URL, headers in order (repeats allowed) and body bytes."""
+
+    url: str
+    headers: list[tuple[str, str]]
+    body: bytes

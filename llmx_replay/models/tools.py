@@ -1,0 +1,130 @@
+"""Tool specifications as llmx declares them (the seed's `ToolSpec` and `JsonSchema`)."""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SerializerFunctionWrapHandler,
+    Tag,
+    model_serializer,
+    model_validator,
+)
+
+
+class _Schema(BaseModel):
+    """A JSON schema node; unset optional keys are left out when dumped, as serde does."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    description: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_unset(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return {key: value for key, value in handler(self).items() if value is not None}
+
+
+class BooleanSchema(_Schema):
+    type: Literal["boolean"] = "boolean"
+
+
+class StringSchema(_Schema):
+    type: Literal["string"] = "string"
+
+
+class NumberSchema(_Schema):
+    """`number`; llmx also reads `integer` as this, and writes it back as `number`."""
+
+    type: Literal["number"] = "number"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integer_is_number(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("type") == "integer":
+            return {**value, "type": "number"}
+        return value
+
+
+class ArraySchema(_Schema):
+    type: Literal["array"] = "array"
+    items: "JsonSchema"
+
+
+class ObjectSchema(_Schema):
+    type: Literal["object"] = "object"
+    properties: dict[str, "JsonSchema"]
+    required: list[str] | None = None
+    additional_properties: "bool | JsonSchema | None" = Field(
+        default=None, alias="additionalProperties"
+    )
+
+    @model_validator(mode="after")
+    def _sort_properties(self) -> "ObjectSchema":
+        # The seed keeps properties in a BTreeMap, so they go out sorted by name.
+        object.__setattr__(self, "properties", dict(sorted(self.properties.items())))
+        return self
+
+    @model_serializer(mode="wrap")
+    def _by_alias(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data: dict[str, Any] = handler(self)
+        if "additional_properties" in data:
+            data["additionalProperties"] = data.pop("additional_properties")
+        return {key: value for key, value in data.items() if value is not None}
+
+
+def _schema_tag(value: Any) -> Any:
+    tag = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return "number" if tag == "integer" else tag
+
+
+JsonSchema = Annotated[
+    Annotated[BooleanSchema, Tag("boolean")]
+    | Annotated[StringSchema, Tag("string")]
+    | Annotated[NumberSchema, Tag("number")]
+    | Annotated[ArraySchema, Tag("array")]
+    | Annotated[ObjectSchema, Tag("object")],
+    Discriminator(_schema_tag),
+]
+
+ArraySchema.model_rebuild()
+ObjectSchema.model_rebuild()
+
+
+class _Tool(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FunctionTool(_Tool):
+    type: Literal["function"] = "function"
+    name: str
+    description: str = ""
+    strict: bool = False
+    parameters: JsonSchema
+
+
+class LocalShellTool(_Tool):
+    type: Literal["local_shell"] = "local_shell"
+
+
+class WebSearchTool(_Tool):
+    type: Literal["web_search"] = "web_search"
+
+
+class FreeformFormat(_Tool):
+    type: str
+    syntax: str
+    definition: str
+
+
+class FreeformTool(_Tool):
+    type: Literal["custom"] = "custom"
+    name: str
+    description: str = ""
+    format: FreeformFormat
+
+
+ToolSpec = Annotated[
+    FunctionTool | LocalShellTool | WebSearchTool | FreeformTool, Field(discriminator="type")
+]
