@@ -5,6 +5,7 @@
 * ``aggregated``: only finished items, `Completed` and errors, each reasoning once (D14).
 """
 
+from collections.abc import Sequence
 from typing import Literal
 
 from llmx_replay.models.events import (
@@ -38,6 +39,11 @@ def _whole_reasoning(text: str, like: Reasoning | None = None) -> OutputItemDone
             encrypted_content=like.encrypted_content if like else None,
         )
     )
+
+
+def _is_whole(parts: Sequence[object] | None, text: str) -> bool:
+    """True when an item already holds `text` as its single part."""
+    return parts is not None and len(parts) == 1 and getattr(parts[0], "text", None) == text
 
 
 class Aggregator:
@@ -81,13 +87,16 @@ class Aggregator:
         if isinstance(item, Message) and item.role == "assistant":
             text = "".join(self._text)
             self._text.clear()
-            if text:
-                return _whole_message(text)
-            return _whole_message(item.text) if self._aggregated else event
+            if not text:
+                # No deltas: the seed's streaming mode forwards the item as it is.
+                if self._aggregated and len(item.content) != 1:
+                    return _whole_message(item.text)
+                return event
+            return event if _is_whole(item.content, text) else _whole_message(text)
         if isinstance(item, Reasoning) and self._aggregated:
             text = "".join(self._reasoning) or item.text
             self._reasoning.clear()
-            return _whole_reasoning(text, item)
+            return event if _is_whole(item.content, text) else _whole_reasoning(text, item)
         return event
 
     def _drain(self, out: list[ResponseEvent]) -> None:

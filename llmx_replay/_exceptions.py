@@ -51,8 +51,8 @@ class UnsupportedOperation(LlmxReplayError):
 class SSEDecodeError(LlmxReplayError):
     """The event stream is not valid UTF-8.
 
-    `events` holds the events that were complete before the offending byte, so that the
-    caller loses nothing that was received intact.
+    `events` holds what was complete before the offending byte (events, or their data from
+    `SSEDecoder.decode_data`), so that the caller loses nothing that was received intact.
     """
 
     def __init__(self, message: str, events: list[Any] | None = None) -> None:

@@ -1,12 +1,11 @@
 """Bytes of one response body -> the events a caller sees: decode, process, aggregate."""
 
-from collections.abc import Sequence
 from typing import Literal
 
 from llmx_replay._aggregate import Aggregator
 from llmx_replay._exceptions import SSEDecodeError
 from llmx_replay._process import ChatStreamProcessor
-from llmx_replay._sse import ServerSentEvent, SSEDecoder
+from llmx_replay._sse import SSEDecoder
 from llmx_replay.models.events import ErrorKind, ResponseEvent
 
 StreamMode = Literal["raw", "streaming", "aggregated"]
@@ -34,7 +33,10 @@ class EventPipeline:
 
     def __init__(self, mode: StreamMode = "streaming", *, status: int = 200) -> None:
         self._decoder = SSEDecoder()
-        self._processor = ChatStreamProcessor()
+        # Each mode keeps the parts it shows; the aggregator would only join them again.
+        self._processor = ChatStreamProcessor(
+            whole_text=mode != "raw", whole_reasoning=mode == "aggregated"
+        )
         self._aggregator = None if mode == "raw" else Aggregator(mode)
         self._status = status
         self._sniffed = False
@@ -61,12 +63,12 @@ class EventPipeline:
                     self._json_body = self._leading + chunk
                     return []
         try:
-            events = self._decoder.decode(chunk)
+            payloads = self._decoder.decode_data(chunk)
         except SSEDecodeError as error:
-            raw = self._process(error.events)
+            raw = self._processor.process_many(error.events)
             raw += self._processor.fail("stream", str(error))
             return self._aggregate(raw)
-        return self._aggregate(self._process(events))
+        return self._aggregate(self._processor.process_many(payloads))
 
     def end(self) -> list[ResponseEvent]:
         """The body ended."""
@@ -76,22 +78,14 @@ class EventPipeline:
                 processor.process_json_body(bytes(self._json_body), self._status)
             )
         try:
-            raw = self._process(self._decoder.flush())
+            self._decoder.flush()  # Completes no event: an unterminated one is discarded.
         except SSEDecodeError as error:
             return self._aggregate(processor.fail("stream", str(error)))
-        raw += processor.end_of_stream()
-        return self._aggregate(raw)
+        return self._aggregate(processor.end_of_stream())
 
     def fail(self, kind: ErrorKind, message: str) -> list[ResponseEvent]:
         """The body broke off: an idle timeout or a transport error."""
         return self._aggregate(self._processor.fail(kind, message))
-
-    def _process(self, events: Sequence[ServerSentEvent]) -> list[ResponseEvent]:
-        process = self._processor.process
-        raw: list[ResponseEvent] = []
-        for event in events:
-            raw += process(event.data)
-        return raw
 
     def _aggregate(self, raw: list[ResponseEvent]) -> list[ResponseEvent]:
         return raw if self._aggregator is None else self._aggregator.feed(raw)

@@ -5,7 +5,8 @@ ended. It never raises for what a provider sends; failures end the turn with an
 `ErrorEvent`, after the items received so far have been emitted as finished (D8).
 """
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 import orjson
 
@@ -22,8 +23,9 @@ from llmx_replay.models.events import (
 )
 from llmx_replay.models.items import FunctionCall, Message, OutputText, Reasoning, ReasoningText
 
-_ADDED_MESSAGE = OutputItemAdded(item=Message(role="assistant", content=[]))
-_ADDED_REASONING = OutputItemAdded(item=Reasoning(summary=[], content=[]))
+_ADDED_MESSAGE = OutputItemAdded(Message(role="assistant", content=[]))
+_ADDED_REASONING = OutputItemAdded(Reasoning(summary=[], content=[]))
+_Part = TypeVar("_Part", OutputText, ReasoningText)
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
 
@@ -61,6 +63,12 @@ def _int_at(mapping: Any, key: str) -> int | None:
     return value if type(value) is int else None
 
 
+def _parts(pieces: list[str], part: type[_Part], whole: bool) -> list[_Part]:
+    if whole:
+        return [part(text="".join(pieces))]
+    return [part(text=piece) for piece in pieces]
+
+
 def provider_message(error: Any) -> str:
     """The message a provider put in an `error` value, or a description of the value."""
     if type(error) is dict:
@@ -86,10 +94,17 @@ class ChatStreamProcessor:
         "_text",
         "_usage",
         "_usage_key",
+        "_whole_reasoning",
+        "_whole_text",
         "done",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, *, whole_text: bool = False, whole_reasoning: bool = False) -> None:
+        """A finished message or reasoning has one part per delta, as in the seed, unless
+        `whole_text` / `whole_reasoning` ask for one whole part: what the consumer modes
+        would turn them into anyway."""
+        self._whole_text = whole_text
+        self._whole_reasoning = whole_reasoning
         self._text: list[str] | None = None
         self._reasoning: list[str] | None = None
         self._calls: list[_ToolCall] = []
@@ -100,33 +115,64 @@ class ChatStreamProcessor:
         self.done = False
         """True once the turn has ended (with `Completed` or an `ErrorEvent`)."""
 
-    def process(self, data: str) -> list[ResponseEvent]:
-        """Handle one SSE ``data`` payload."""
+    def process(self, data: str | bytes) -> list[ResponseEvent]:
+        """Handle one SSE ``data`` payload (text, or its UTF-8 bytes)."""
         out: list[ResponseEvent] = []
+        self._handle(data.encode() if isinstance(data, str) else data, out)
+        return out
+
+    def process_many(self, payloads: Iterable[bytes]) -> list[ResponseEvent]:
+        """Handle several ``data`` payloads, as UTF-8 bytes, in order."""
+        out: list[ResponseEvent] = []
+        handle = self._handle
+        for data in payloads:
+            handle(data, out)
+        return out
+
+    def _handle(self, data: bytes, out: list[ResponseEvent]) -> None:
         if self.done:
-            return out
-        if data == "[DONE]" or data.strip() == "[DONE]":
-            self._complete(out)
-            return out
+            return
+        if data[:1] != b"{":
+            if data.strip() == b"[DONE]":
+                self._complete(out)
+                return
+            if data.lstrip()[:1] != b"{":
+                return
         try:
             chunk = _loads(data)
         except _JSONDecodeError:
-            return out
+            return
         if type(chunk) is not dict:
-            return out
+            return
         usage = chunk.get("usage")
         if usage:
             self._read_usage(usage)
         error = chunk.get("error")
         if error is not None:  # D10: `"error": null` is no error.
             self._fail(out, "unexpected_status", provider_message(error), 200)
-            return out
+            return
         choices = chunk.get("choices")
-        if choices and type(choices) is list:
+        if not choices or type(choices) is not list:
+            return
+        choice = choices[0]
+        if type(choice) is not dict or choice.get("index", 0) not in (0, None):
             choice = self._first_choice(choices)
-            if choice is not None:
-                self._apply_choice(choice, out)
-        return out
+            if choice is None:
+                return
+        delta = choice.get("delta")
+        if delta and type(delta) is dict:
+            self._apply_delta(delta, out)
+        message = choice.get("message")
+        if message and type(message) is dict:
+            # Some providers put reasoning only on a final `message` object.
+            text = _text_of(message.get("reasoning")) or _text_of(message.get("reasoning_content"))
+            if text:
+                self._append_reasoning(text, out)
+        finish_reason = choice.get("finish_reason")
+        if finish_reason and type(finish_reason) is str:
+            # D6, D7: note the reason, emit what is finished, and read on to [DONE].
+            self._finish_reason = finish_reason
+            self._flush(out)
 
     def end_of_stream(self) -> list[ResponseEvent]:
         """The body ended. Without `[DONE]` or a finish reason that is an error (D8)."""
@@ -191,22 +237,6 @@ class ChatStreamProcessor:
                 return choice
         return None
 
-    def _apply_choice(self, choice: dict[str, Any], out: list[ResponseEvent]) -> None:
-        delta = choice.get("delta")
-        if delta and type(delta) is dict:
-            self._apply_delta(delta, out)
-        message = choice.get("message")
-        if message and type(message) is dict:
-            # Some providers put reasoning only on a final `message` object.
-            text = _text_of(message.get("reasoning")) or _text_of(message.get("reasoning_content"))
-            if text:
-                self._append_reasoning(text, out)
-        finish_reason = choice.get("finish_reason")
-        if finish_reason and type(finish_reason) is str:
-            # D6, D7: note the reason, emit what is finished, and read on to [DONE].
-            self._finish_reason = finish_reason
-            self._flush(out)
-
     def _apply_delta(self, delta: dict[str, Any], out: list[ResponseEvent]) -> None:
         # D9: reasoning first, from `reasoning` or else `reasoning_content`, never both.
         reasoning = delta.get("reasoning")
@@ -233,14 +263,14 @@ class ChatStreamProcessor:
             self._text = []
             out.append(_ADDED_MESSAGE)
         self._text.append(text)
-        out.append(OutputTextDelta(delta=text))
+        out.append(OutputTextDelta(text))
 
     def _append_reasoning(self, text: str, out: list[ResponseEvent]) -> None:
         if self._reasoning is None:
             self._reasoning = []
             out.append(_ADDED_REASONING)
         self._reasoning.append(text)
-        out.append(ReasoningContentDelta(delta=text))
+        out.append(ReasoningContentDelta(text))
 
     def _append_parts(self, parts: list[Any], out: list[ResponseEvent]) -> None:
         """Array-form content (D9): text parts, and Mistral's `thinking` parts as reasoning."""
@@ -263,6 +293,14 @@ class ChatStreamProcessor:
     def _add_tool_call_fragment(self, fragment: dict[str, Any]) -> None:
         """D4: fragments join their call by `index`, else by `id`, else follow the last call."""
         index = fragment.get("index")
+        if type(index) is int and len(fragment) == 2 and index in self._calls_by_key:
+            # The common case, first: more arguments for a known call (`index`, `function`).
+            function = fragment.get("function")
+            if type(function) is dict and len(function) == 1:
+                arguments = function.get("arguments")
+                if type(arguments) is str:
+                    self._calls_by_key[index].arguments.append(arguments)
+                    return
         call_id = fragment.get("id")
         if type(call_id) is not str or not call_id:
             call_id = None
@@ -325,19 +363,19 @@ class ChatStreamProcessor:
     def _flush(self, out: list[ResponseEvent]) -> None:
         """Emit the finished items in the order the model produced them (D5)."""
         if self._reasoning is not None:
-            content = [ReasoningText(text=text) for text in self._reasoning]
-            out.append(OutputItemDone(item=Reasoning(summary=[], content=content)))
+            content = _parts(self._reasoning, ReasoningText, self._whole_reasoning)
+            out.append(OutputItemDone(Reasoning(summary=[], content=content)))
             self._reasoning = None
         if self._text is not None:
-            parts = [OutputText(text=text) for text in self._text]
-            out.append(OutputItemDone(item=Message(role="assistant", content=parts)))
+            parts = _parts(self._text, OutputText, self._whole_text)
+            out.append(OutputItemDone(Message(role="assistant", content=parts)))
             self._text = None
         if self._calls:
             ordered = sorted(self._calls, key=lambda c: -1 if c.index is None else c.index)
             for call in ordered:
                 out.append(
                     OutputItemDone(
-                        item=FunctionCall(
+                        FunctionCall(
                             name=call.name or "",
                             arguments="".join(call.arguments),
                             call_id=call.call_id or "",

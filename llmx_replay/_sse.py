@@ -4,14 +4,19 @@ https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-inte
 
 It is pure: feed it the body's bytes in whatever pieces they arrive and it returns the events
 completed so far. The same bytes give the same events however they are split.
+
+Lines are found in the bytes (a CR or LF byte is never part of a multi-byte UTF-8
+character), and the stream is checked to be UTF-8 as it arrives, so that the common
+``data: <json>`` payloads can go to a JSON parser as bytes, without a text copy.
 """
 
 from typing import NamedTuple
 
 from llmx_replay._exceptions import SSEDecodeError
 
-_BOM = "\ufeff"
+_BOM = b"\xef\xbb\xbf"
 _TRUNCATED = "unexpected end of data"
+_PLAIN_SEPARATOR = b"\n\ndata: "
 
 
 class ServerSentEvent(NamedTuple):
@@ -21,14 +26,31 @@ class ServerSentEvent(NamedTuple):
     retry: int | None = None
 
 
-class SSEDecoder:
-    """Turns chunks of an event-stream body into `ServerSentEvent`s."""
+def _plain_data(region: bytes) -> list[bytes] | None:
+    """The data of each event when `region` holds only one-line ``data: ...`` events (what
+    providers send), found in two passes over the bytes; None for anything else.
 
-    __slots__ = ("_after_cr", "_last_id", "_offset", "_pending_bytes", "_started", "_text")
+    Splitting at ``\n\ndata: `` leaves a newline in some piece unless every block was a
+    single ``data:`` line, so counting the newlines is enough to tell.
+    """
+    if region[:6] != b"data: ":
+        return None
+    data = region[6:].split(_PLAIN_SEPARATOR)
+    return data if region.count(b"\n") == 2 * (len(data) - 1) else None
+
+
+class SSEDecoder:
+    """Turns chunks of an event-stream body into `ServerSentEvent`s.
+
+    `decode` gives whole events; `decode_data` gives only the UTF-8 bytes of their `data`,
+    which is all a Chat Completions client reads (it ignores event names and ids).
+    """
+
+    __slots__ = ("_after_cr", "_buffer", "_last_id", "_offset", "_started", "_unchecked")
 
     def __init__(self) -> None:
-        self._pending_bytes = b""
-        self._text = ""
+        self._buffer = b""
+        self._unchecked = b""
         self._after_cr = False
         self._started = False
         self._last_id = ""
@@ -40,20 +62,36 @@ class SSEDecoder:
         Raises `SSEDecodeError` at the first byte that is not valid UTF-8, carrying the
         events completed before it.
         """
-        data = self._pending_bytes + chunk if self._pending_bytes else chunk
-        try:
-            text = data.decode()
-            self._pending_bytes = b""
-        except UnicodeDecodeError as error:
-            if error.reason == _TRUNCATED and error.end == len(data):
-                text = data[: error.start].decode()
-                self._pending_bytes = data[error.start :]
+        valid, error = self._check_utf8(chunk)
+        events: list[ServerSentEvent] = []
+        region = self._complete_region(valid)
+        if region is not None:
+            plain = _plain_data(region)
+            if plain is None:
+                self._decode_region(region, events)
             else:
-                events = self._feed(data[: error.start].decode())
-                raise SSEDecodeError(
-                    f"invalid UTF-8 in the event stream at byte {self._offset}", events
-                ) from None
-        return self._feed(text)
+                last_id = self._last_id
+                events = [ServerSentEvent(data.decode(), "message", last_id) for data in plain]
+        if error is not None:
+            raise SSEDecodeError(error, events)
+        return events
+
+    def decode_data(self, chunk: bytes) -> list[bytes]:
+        """Like `decode`, but return only the `data` of each event, as UTF-8 bytes."""
+        valid, error = self._check_utf8(chunk)
+        data: list[bytes] = []
+        region = self._complete_region(valid)
+        if region is not None:
+            plain = _plain_data(region)
+            if plain is None:
+                events: list[ServerSentEvent] = []
+                self._decode_region(region, events)
+                data = [event.data.encode() for event in events]
+            else:
+                data = plain
+        if error is not None:
+            raise SSEDecodeError(error, data)
+        return data
 
     def flush(self) -> list[ServerSentEvent]:
         """Signal the end of the body.
@@ -61,45 +99,67 @@ class SSEDecoder:
         An event without its closing blank line is discarded, as the standard says. A
         multi-byte character cut off by the end of the body is an `SSEDecodeError`.
         """
-        if self._pending_bytes:
+        if self._unchecked:
             raise SSEDecodeError(
-                f"the event stream ends inside a UTF-8 character at byte {self._offset}"
+                "the event stream ends inside a UTF-8 character at byte "
+                f"{self._offset - len(self._unchecked)}"
             )
-        self._text = ""
+        self._buffer = b""
         return []
 
-    def _feed(self, text: str) -> list[ServerSentEvent]:
-        self._offset += len(text.encode()) if not text.isascii() else len(text)
-        if not text:
-            return []
+    def _check_utf8(self, chunk: bytes) -> tuple[bytes, str | None]:
+        """The part of `chunk` up to the first invalid UTF-8 byte, and an error if there is one.
+
+        A character cut by the end of the chunk is checked when the rest arrives.
+        """
+        start = self._offset
+        self._offset += len(chunk)
+        if not self._unchecked and chunk.isascii():
+            return chunk, None
+        data = self._unchecked + chunk
+        try:
+            data.decode()
+        except UnicodeDecodeError as error:
+            if error.reason == _TRUNCATED and error.end == len(data):
+                self._unchecked = data[error.start :]
+                return chunk, None
+            held = len(self._unchecked)
+            self._unchecked = b""
+            message = f"invalid UTF-8 in the event stream at byte {start - held + error.start}"
+            return chunk[: max(error.start - held, 0)], message
+        self._unchecked = b""
+        return chunk, None
+
+    def _complete_region(self, chunk: bytes) -> bytes | None:
+        """Add `chunk`; return the lines now closed by a blank line (without that last blank
+        line), or None when no event is complete yet."""
         if not self._started:
+            head = self._buffer + chunk
+            if len(head) < len(_BOM) and _BOM.startswith(head):
+                self._buffer = head  # Wait to know whether the stream starts with a BOM.
+                return None
             self._started = True
-            if text[0] == _BOM:
-                text = text[1:]
+            self._buffer = b""
+            chunk = head[len(_BOM) :] if head.startswith(_BOM) else head
+        if not chunk:
+            return None
         # A CR ending one chunk and an LF starting the next are a single line break.
-        if self._after_cr and text[:1] == "\n":
-            text = text[1:]
-        self._after_cr = text[-1:] == "\r"
-        if "\r" in text:
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-        buffered = self._text + text if self._text else text
-        end = buffered.rfind("\n\n")
+        if self._after_cr and chunk[:1] == b"\n":
+            chunk = chunk[1:]
+        self._after_cr = chunk[-1:] == b"\r"
+        if b"\r" in chunk:
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        buffered = self._buffer + chunk if self._buffer else chunk
+        end = buffered.rfind(b"\n\n")
         if end < 0:
-            self._text = buffered
-            return []
-        self._text = buffered[end + 2 :]
-        events: list[ServerSentEvent] = []
-        for block in buffered[:end].split("\n\n"):
-            if block[:5] == "data:" and "\n" not in block:
-                value = block[5:]
-                events.append(
-                    ServerSentEvent(
-                        value[1:] if value[:1] == " " else value, "message", self._last_id
-                    )
-                )
-            else:
-                self._decode_block(block, events)
-        return events
+            self._buffer = buffered
+            return None
+        self._buffer = buffered[end + 2 :]
+        return buffered[:end]
+
+    def _decode_region(self, region: bytes, events: list[ServerSentEvent]) -> None:
+        for block in region.decode().split("\n\n"):
+            self._decode_block(block, events)
 
     def _decode_block(self, block: str, events: list[ServerSentEvent]) -> None:
         """Interpret the lines of one block; a blank line, and the block's end, dispatch."""

@@ -5,6 +5,7 @@ deviations D4-D11 and D14 of decisions.md. Where our outcome differs from the se
 asserts ours and its docstring names the decision; such a test fails on the seed (§9, B-list).
 """
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -103,9 +104,7 @@ def error(kind: ErrorKind, message: str = "", status: int | None = None) -> Erro
 
 def masked(events: Sequence[ResponseEvent]) -> list[ResponseEvent]:
     """The events with every error message blanked, for errors whose wording is free."""
-    return [
-        e.model_copy(update={"message": ""}) if isinstance(e, ErrorEvent) else e for e in events
-    ]
+    return [dataclasses.replace(e, message="") if isinstance(e, ErrorEvent) else e for e in events]
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,20 +1,22 @@
 """What a streamed turn yields: the seed's `ResponseEvent` variants, plus errors as values.
 
-Each event dumps to one JSON object whose ``type`` names the variant in snake_case.
+Events are slotted dataclasses, as in pydantic-ai: a stream builds one per chunk,
+so they must be cheap. Pydantic validates and serializes them at the boundaries
+(`model_dump`, `model_dump_json`, `model_validate`, or `TypeAdapter(ResponseEvent)`); each
+dumps to one JSON object whose ``type`` names the variant in snake_case.
 """
 
-from typing import Annotated, Literal
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from llmx_replay.models.items import ResponseItem
 
 
-class _Event(BaseModel):
+class TokenUsage(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-
-class TokenUsage(_Event):
     input_tokens: int
     cached_input_tokens: int
     output_tokens: int
@@ -22,59 +24,103 @@ class TokenUsage(_Event):
     total_tokens: int
 
 
-class Created(_Event):
-    type: Literal["created"] = "created"
+class RateLimitWindow(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-
-class OutputItemAdded(_Event):
-    """An item started streaming; its content arrives as deltas."""
-
-    type: Literal["output_item_added"] = "output_item_added"
-    item: ResponseItem
-
-
-class OutputItemDone(_Event):
-    """An item is complete."""
-
-    type: Literal["output_item_done"] = "output_item_done"
-    item: ResponseItem
-
-
-class OutputTextDelta(_Event):
-    type: Literal["output_text_delta"] = "output_text_delta"
-    delta: str
-
-
-class ReasoningContentDelta(_Event):
-    type: Literal["reasoning_content_delta"] = "reasoning_content_delta"
-    delta: str
-
-
-class ReasoningSummaryDelta(_Event):
-    type: Literal["reasoning_summary_delta"] = "reasoning_summary_delta"
-    delta: str
-
-
-class ReasoningSummaryPartAdded(_Event):
-    type: Literal["reasoning_summary_part_added"] = "reasoning_summary_part_added"
-
-
-class RateLimitWindow(_Event):
     used_percent: float
     window_minutes: int | None = None
     resets_in_seconds: int | None = None
 
 
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
+
+
+def _adapter(kind: type[Any]) -> TypeAdapter[Any]:
+    adapter = _ADAPTERS.get(kind)
+    if adapter is None:
+        adapter = _ADAPTERS[kind] = TypeAdapter(kind)
+    return adapter
+
+
+class _Event:
+    """The pydantic face of an event dataclass."""
+
+    __slots__ = ()
+
+    def model_dump(self, *, mode: Literal["python", "json"] = "python") -> dict[str, Any]:
+        """The event as a dict (``mode="json"``: JSON-compatible values only)."""
+        dumped: dict[str, Any] = _adapter(type(self)).dump_python(self, mode=mode)
+        return dumped
+
+    def model_dump_json(self) -> str:
+        """The event as one line of JSON."""
+        return _adapter(type(self)).dump_json(self).decode()
+
+    @classmethod
+    def model_validate(cls, data: Any) -> Self:
+        """Validate `data` (a dict, as dumped) as this event; raises `ValidationError`."""
+        event: Self = _adapter(cls).validate_python(data)
+        return event
+
+
+@dataclass(slots=True)
+class Created(_Event):
+    type: Literal["created"] = field(default="created", init=False)
+
+
+@dataclass(slots=True)
+class OutputItemAdded(_Event):
+    """An item started streaming; its content arrives as deltas."""
+
+    type: Literal["output_item_added"] = field(default="output_item_added", init=False)
+    item: ResponseItem
+
+
+@dataclass(slots=True)
+class OutputItemDone(_Event):
+    """An item is complete."""
+
+    type: Literal["output_item_done"] = field(default="output_item_done", init=False)
+    item: ResponseItem
+
+
+@dataclass(slots=True)
+class OutputTextDelta(_Event):
+    type: Literal["output_text_delta"] = field(default="output_text_delta", init=False)
+    delta: str
+
+
+@dataclass(slots=True)
+class ReasoningContentDelta(_Event):
+    type: Literal["reasoning_content_delta"] = field(default="reasoning_content_delta", init=False)
+    delta: str
+
+
+@dataclass(slots=True)
+class ReasoningSummaryDelta(_Event):
+    type: Literal["reasoning_summary_delta"] = field(default="reasoning_summary_delta", init=False)
+    delta: str
+
+
+@dataclass(slots=True)
+class ReasoningSummaryPartAdded(_Event):
+    type: Literal["reasoning_summary_part_added"] = field(
+        default="reasoning_summary_part_added", init=False
+    )
+
+
+@dataclass(slots=True)
 class RateLimits(_Event):
-    type: Literal["rate_limits"] = "rate_limits"
+    type: Literal["rate_limits"] = field(default="rate_limits", init=False)
     primary: RateLimitWindow | None = None
     secondary: RateLimitWindow | None = None
 
 
+@dataclass(slots=True)
 class Completed(_Event):
     """The turn ended normally. Chat Completions has no response id, so it is always ``""``."""
 
-    type: Literal["completed"] = "completed"
+    type: Literal["completed"] = field(default="completed", init=False)
     response_id: str = ""
     token_usage: TokenUsage | None = None
     finish_reason: str | None = None
@@ -90,6 +136,7 @@ ErrorKind = Literal[
 ]
 
 
+@dataclass(slots=True)
 class ErrorEvent(_Event):
     """The turn failed; nothing follows it.
 
@@ -97,7 +144,7 @@ class ErrorEvent(_Event):
     quotes the provider's own message where it sent one.
     """
 
-    type: Literal["error"] = "error"
+    type: Literal["error"] = field(default="error", init=False)
     kind: ErrorKind
     message: str
     status: int | None = None
