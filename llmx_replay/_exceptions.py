@@ -4,6 +4,8 @@
     ├── InputError          a file or value given by the user is wrong (names the file and field)
     ├── MissingEnvVarError  the provider's API key variable is not set
     ├── UnsupportedOperation  the prompt asks for what Chat Completions cannot do
+    ├── SecretInCassette    a cassette about to be written still holds something like a key
+    ├── NoMatchingInteraction  a replayed request matches no recorded one
     └── SSEDecodeError      the response body is not valid UTF-8
 
 Failures of a provider or of the network are not raised: a stream ends with an
@@ -46,6 +48,26 @@ class MissingEnvVarError(LlmxReplayError):
 
 class UnsupportedOperation(LlmxReplayError):
     """The prompt asks for something the Chat Completions API cannot do."""
+
+
+class SecretInCassette(LlmxReplayError):
+    """A cassette still holds something shaped like an API key; it was not written."""
+
+    def __init__(self, path: str, findings: list[str]) -> None:
+        self.path = path
+        self.findings = findings
+        listed = "; ".join(findings)
+        super().__init__(
+            f"{path}: not written, it would hold a secret: {listed}. Scrub the field "
+            "(see Scrubber) or remove the value."
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.findings))
+
+
+class NoMatchingInteraction(LlmxReplayError):
+    """A request matches no recorded interaction (the message shows the closest one)."""
 
 
 class SSEDecodeError(LlmxReplayError):

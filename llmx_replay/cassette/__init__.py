@@ -1,14 +1,37 @@
-"""Cassettes: recorded HTTP interactions, and reading the files other tools write."""
+"""Cassettes: recorded HTTP interactions, read from the files many tools write, written in
+llmx-replay's vcrpy-compatible YAML."""
 
-from llmx_replay.cassette._load import load_cassette, looks_like_sse, parse_cassette
-from llmx_replay.cassette._model import Cassette, Interaction, RecordedRequest, RecordedResponse
+from llmx_replay.cassette._load import FORMAT, load_cassette, looks_like_sse, parse_cassette
+from llmx_replay.cassette._match import BodyCanonicalizer, InteractionIndex, RequestKey
+from llmx_replay.cassette._model import (
+    Cassette,
+    CassetteMetadata,
+    Interaction,
+    RecordedRequest,
+    RecordedResponse,
+)
+from llmx_replay.cassette._save import dumps, save_cassette, write_atomically
+from llmx_replay.cassette._scrub import REDACTED, Scrubber, find_secrets
+from llmx_replay.cassette._writer import CassetteWriter
 
 __all__ = [
+    "FORMAT",
+    "REDACTED",
+    "BodyCanonicalizer",
     "Cassette",
+    "CassetteMetadata",
+    "CassetteWriter",
     "Interaction",
+    "InteractionIndex",
     "RecordedRequest",
     "RecordedResponse",
+    "RequestKey",
+    "Scrubber",
+    "dumps",
+    "find_secrets",
     "load_cassette",
     "looks_like_sse",
     "parse_cassette",
+    "save_cassette",
+    "write_atomically",
 ]

@@ -3,7 +3,6 @@ their older httpx layout, pydantic-ai's `parsed_body`, Ruby VCR, and single-inte
 JSON files. Bodies come out decoded; every problem names the file and the field.
 """
 
-import base64
 import gzip
 import zlib
 from pathlib import Path
@@ -14,35 +13,20 @@ import yaml
 
 from llmx_replay._exceptions import InputError
 from llmx_replay._files import read_file
-from llmx_replay.cassette._model import Cassette, Interaction, RecordedRequest, RecordedResponse
+from llmx_replay.cassette import _yaml
+from llmx_replay.cassette._model import (
+    Cassette,
+    CassetteMetadata,
+    Interaction,
+    RecordedRequest,
+    RecordedResponse,
+)
+
+FORMAT = 1
+"""The version of llmx-replay's additions to the vcrpy format that this code reads and writes."""
 
 _WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 _SSE_FIELD_STARTS = (b"data:", b"event:", b"id:", b"retry:", b":")
-
-
-class _CassetteLoader(yaml.CSafeLoader):
-    """The safe YAML loader, plus the tags real cassettes carry."""
-
-
-def _ruby_binary(loader: yaml.Loader, node: yaml.Node) -> bytes:
-    # Ruby VCR writes bodies that are not valid UTF-8 as `!binary` base64.
-    text = loader.construct_scalar(node)  # type: ignore[arg-type]
-    return base64.b64decode("".join(str(text).split()))
-
-
-def _python_object(loader: yaml.Loader, suffix: str, node: yaml.Node) -> Any:
-    # dd-trace-py writes header names as `!!python/object/apply:multidict._multidict.istr
-    # [Accept]`; only plain values are taken from such tags, nothing is imported or run.
-    if isinstance(node, yaml.SequenceNode):
-        values = loader.construct_sequence(node, deep=True)
-        return values[0] if len(values) == 1 else tuple(values)
-    if isinstance(node, yaml.MappingNode):
-        return loader.construct_mapping(node, deep=True)
-    return loader.construct_scalar(node)  # type: ignore[arg-type]
-
-
-_CassetteLoader.add_constructor("!binary", _ruby_binary)
-_CassetteLoader.add_multi_constructor("tag:yaml.org,2002:python/", _python_object)
 
 
 def looks_like_sse(data: bytes) -> bool:
@@ -72,11 +56,42 @@ def parse_cassette(data: bytes, source: str) -> Cassette:
         )
     if not isinstance(raw, list):
         raise InputError(source, "expected a list of interactions", field)
+    version = document.get("version", 1)
+    if source_format == "vcrpy" and version != 1:
+        raise InputError(source, f"vcrpy cassette version {version!r} is not supported", "version")
+    metadata = _metadata(document.get("llmx_replay"), source)
+    if metadata is not None:
+        source_format = "llmx-replay"
     interactions = [
         _interaction(entry, source, f"{field}[{index}]" if field else "")
         for index, entry in enumerate(raw)
     ]
-    return Cassette(interactions=interactions, source_format=source_format)
+    return Cassette(interactions=interactions, source_format=source_format, metadata=metadata)
+
+
+def _metadata(value: Any, source: str) -> CassetteMetadata | None:
+    if value is None:
+        return None
+    value = _mapping(value, source, "llmx_replay")
+    found = value.get("format")
+    if not isinstance(found, int) or isinstance(found, bool):
+        raise InputError(source, "missing or not a whole number", "llmx_replay.format")
+    if found > FORMAT:
+        raise InputError(
+            source,
+            f"written by a newer llmx-replay (format {found}); this version reads format "
+            f"{FORMAT} and older: upgrade llmx-replay",
+            "llmx_replay.format",
+        )
+    try:
+        return CassetteMetadata(
+            toolkit=str(value.get("toolkit", "")),
+            recorded_at=str(value.get("recorded_at", "")),
+            base_url=value.get("base_url"),
+            model=value.get("model"),
+        )
+    except ValueError as error:
+        raise InputError(source, " ".join(str(error).split()), "llmx_replay") from None
 
 
 def load_cassette(path: Path) -> Cassette:
@@ -92,7 +107,7 @@ def _parse_document(data: bytes, source: str) -> Any:
             if source.endswith(".json"):
                 raise InputError(source, f"invalid JSON: {error}") from None
     try:
-        return yaml.load(data, Loader=_CassetteLoader)  # a safe loader subclass
+        return _yaml.load(data)
     except yaml.YAMLError as error:
         raise InputError(
             source, f"neither an SSE body nor a cassette: invalid YAML: {_one_line(str(error))}"
@@ -159,7 +174,55 @@ def _response(response: dict[Any, Any], source: str, field: str) -> RecordedResp
     body = _decoded(body, encoding)
     # The body is stored decoded, so headers about its wire form no longer hold.
     headers = [(k, v) for k, v in headers if k.lower() not in _WIRE_HEADERS]
-    return RecordedResponse(status=status_value, reason=reason, headers=headers, body=body)
+    extras = response.get("llmx_replay")
+    if extras is None:
+        return RecordedResponse(status=status_value, reason=reason, headers=headers, body=body)
+    extras_field = _field(field, "llmx_replay")
+    extras = _mapping(extras, source, extras_field)
+    return RecordedResponse(
+        status=status_value,
+        reason=reason,
+        headers=headers,
+        body=body,
+        headers_ms=_number(extras.get("headers_ms"), source, _field(extras_field, "headers_ms")),
+        chunks=_chunks(extras, len(body), source, extras_field),
+        partial=extras.get("partial"),
+    )
+
+
+def _number(value: Any, source: str, field: str) -> float | None:
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return value
+    raise InputError(source, "expected a number of milliseconds", field)
+
+
+def _chunks(
+    extras: dict[Any, Any], body_size: int, source: str, field: str
+) -> tuple[tuple[int, float], ...] | None:
+    sizes_text, offsets_text = extras.get("chunk_bytes"), extras.get("chunk_ms")
+    if sizes_text is None and offsets_text is None:
+        return None
+    try:
+        sizes = [int(size) for size in str(sizes_text).split()]
+    except ValueError:
+        raise InputError(source, "expected byte counts", _field(field, "chunk_bytes")) from None
+    try:
+        offsets = [float(offset) for offset in str(offsets_text).split()]
+    except ValueError:
+        raise InputError(source, "expected milliseconds", _field(field, "chunk_ms")) from None
+    if len(sizes) != len(offsets):
+        raise InputError(
+            source,
+            f"{len(sizes)} chunk sizes but {len(offsets)} chunk times",
+            _field(field, "chunk_ms"),
+        )
+    if sum(sizes) != body_size:
+        raise InputError(
+            source,
+            f"the chunks add up to {sum(sizes)} bytes but the body has {body_size}",
+            _field(field, "chunk_bytes"),
+        )
+    return tuple(zip(sizes, offsets, strict=True))
 
 
 def _headers(value: Any, source: str, field: str) -> list[tuple[str, str]]:

@@ -25,7 +25,12 @@ class RecordedRequest(BaseModel):
 
 
 class RecordedResponse(BaseModel):
-    """A response with its body stored decoded (no content encoding)."""
+    """A response with its body stored decoded (no content encoding).
+
+    What vcrpy keeps, plus how the body arrived when llmx-replay recorded it: the time to
+    the headers, each chunk's size and time offset (both from the start of the request),
+    and why the recording stopped early, if it did.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -33,11 +38,30 @@ class RecordedResponse(BaseModel):
     reason: str = ""
     headers: list[tuple[str, str]] = []
     body: bytes = b""
+    headers_ms: float | None = None
+    chunks: tuple[tuple[int, float], ...] | None = None
+    partial: str | None = None
 
     def header(self, name: str) -> str | None:
         """The first value of header `name` (case-insensitive), if any."""
         wanted = name.lower()
         return next((value for key, value in self.headers if key.lower() == wanted), None)
+
+    def recorded_chunks(self) -> list[tuple[bytes, float]]:
+        """The body as it arrived, each piece with its time offset in milliseconds.
+
+        A response recorded by other tools has no chunk data: it is cut after each SSE event,
+        all at the time of the headers.
+        """
+        if self.chunks is None:
+            start = self.headers_ms or 0.0
+            return [(piece, start) for piece in self.event_chunks()]
+        pieces: list[tuple[bytes, float]] = []
+        position = 0
+        for size, offset_ms in self.chunks:
+            pieces.append((self.body[position : position + size], offset_ms))
+            position += size
+        return pieces
 
     def event_chunks(self) -> Iterator[bytes]:
         """The body cut after each SSE event, as a stream arrives from a provider."""
@@ -56,6 +80,17 @@ class Interaction(BaseModel):
     response: RecordedResponse
 
 
+class CassetteMetadata(BaseModel):
+    """Who recorded a cassette, when, and against what."""
+
+    model_config = ConfigDict(frozen=True)
+
+    toolkit: str
+    recorded_at: str
+    base_url: str | None = None
+    model: str | None = None
+
+
 class Cassette(BaseModel):
     """The interactions of one cassette file, in recorded order."""
 
@@ -63,3 +98,4 @@ class Cassette(BaseModel):
 
     interactions: list[Interaction]
     source_format: str
+    metadata: CassetteMetadata | None = None

@@ -1,0 +1,180 @@
+"""Which recorded interaction answers a request: method, URL and JSON body by meaning.
+
+Recorded interactions are indexed by a canonical key, so a lookup costs one canonical dump
+of the request whatever the cassette's size. Identical requests are answered in recorded
+order (a recorded 429 then 200 replays as a retry).
+"""
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import orjson
+
+from llmx_replay.cassette._model import Interaction
+
+_ANY_ITEM = "*"
+_SHOWN_DIFFERENCES = 5
+_SHOWN_VALUE = 80
+
+
+@dataclass(frozen=True, slots=True)
+class RequestKey:
+    method: str
+    url: str
+    body: bytes
+
+
+def canonical_url(url: str) -> str:
+    """The URL without its fragment, with its query parameters sorted."""
+    parts = urlsplit(url)
+    query = urlencode(sorted(parse_qsl(parts.query, keep_blank_values=True)))
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, query, ""))
+
+
+def _parse_path(path: str) -> list[str]:
+    return [part for part in path.replace("[", ".").replace("]", "").split(".") if part]
+
+
+def _drop(value: Any, path: Sequence[str]) -> None:
+    if not path:
+        return
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        if not rest:
+            value.pop(head, None)
+        elif head in value:
+            _drop(value[head], rest)
+    elif isinstance(value, list):
+        if head == _ANY_ITEM:
+            targets = value
+        elif head.isdigit() and int(head) < len(value):
+            targets = [value[int(head)]]
+        else:
+            return
+        for target in targets:
+            _drop(target, rest)
+
+
+class BodyCanonicalizer:
+    """Turns a request body into the bytes that matching compares.
+
+    A JSON body is compared by meaning: key order and spacing do not count, and the
+    `ignore` paths (``user``, ``metadata.trace_id``, ``messages[*].id``) are left out.
+    """
+
+    def __init__(self, ignore: Iterable[str] = ()) -> None:
+        self._ignore = [_parse_path(path) for path in ignore]
+
+    def parsed(self, body: bytes | None) -> Any:
+        """The body as JSON with the ignored paths dropped, or None if it is not JSON."""
+        if not body:
+            return None
+        try:
+            value = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        for path in self._ignore:
+            _drop(value, path)
+        return value
+
+    def canonical(self, body: bytes | None) -> bytes:
+        parsed = self.parsed(body)
+        if parsed is None:
+            return body or b""
+        return orjson.dumps(parsed, option=orjson.OPT_SORT_KEYS)
+
+    def key(self, method: str, url: str, body: bytes | None) -> RequestKey:
+        return RequestKey(method.upper(), canonical_url(url), self.canonical(body))
+
+
+def _shown(value: Any) -> str:
+    text = orjson.dumps(value).decode() if value is not _MISSING else "(absent)"
+    return text if len(text) <= _SHOWN_VALUE else text[: _SHOWN_VALUE - 1] + "…"
+
+
+_MISSING = object()
+
+
+def _differences(recorded: Any, requested: Any, path: str, found: list[str]) -> None:
+    if len(found) > _SHOWN_DIFFERENCES:
+        return
+    if isinstance(recorded, dict) and isinstance(requested, dict):
+        for key in [*recorded, *(k for k in requested if k not in recorded)]:
+            _differences(
+                recorded.get(key, _MISSING), requested.get(key, _MISSING), f"{path}.{key}", found
+            )
+    elif isinstance(recorded, list) and isinstance(requested, list):
+        for index in range(max(len(recorded), len(requested))):
+            _differences(
+                recorded[index] if index < len(recorded) else _MISSING,
+                requested[index] if index < len(requested) else _MISSING,
+                f"{path}[{index}]",
+                found,
+            )
+    elif recorded != requested or type(recorded) is not type(requested):
+        found.append(f"{path}: recorded {_shown(recorded)}, requested {_shown(requested)}")
+
+
+class InteractionIndex:
+    """Recorded interactions by request key, each key's interactions in recorded order."""
+
+    def __init__(
+        self, interactions: Sequence[Interaction], canonicalizer: BodyCanonicalizer
+    ) -> None:
+        self._interactions = interactions
+        self._canonicalizer = canonicalizer
+        self._unplayed: dict[RequestKey, deque[int]] = {}
+        for position, interaction in enumerate(interactions):
+            request = interaction.request
+            key = canonicalizer.key(request.method, request.uri, request.body)
+            self._unplayed.setdefault(key, deque()).append(position)
+        self.played: set[int] = set()
+
+    def take(self, key: RequestKey) -> int | None:
+        """The position of the next unplayed interaction recorded for `key`, now played."""
+        waiting = self._unplayed.get(key)
+        if not waiting:
+            return None
+        position = waiting.popleft()
+        self.played.add(position)
+        return position
+
+    def was_recorded(self, key: RequestKey) -> bool:
+        return key in self._unplayed
+
+    def unplayed(self) -> list[int]:
+        return sorted(p for p in range(len(self._interactions)) if p not in self.played)
+
+    def explain_miss(self, method: str, url: str, body: bytes | None) -> str:
+        """Which recorded request comes closest to this one, and where they differ."""
+        if not self._interactions:
+            return "the cassette holds no interaction"
+        requested = {
+            "method": method.upper(),
+            "url": canonical_url(url),
+            "body": self._canonicalizer.parsed(body),
+        }
+        best: tuple[int, int, list[str]] | None = None
+        for position, interaction in enumerate(self._interactions):
+            recorded_request = interaction.request
+            recorded = {
+                "method": recorded_request.method.upper(),
+                "url": canonical_url(recorded_request.uri),
+                "body": self._canonicalizer.parsed(recorded_request.body),
+            }
+            found: list[str] = []
+            _differences(recorded, requested, "request", found)
+            if best is None or len(found) < best[1]:
+                best = (position, len(found), found)
+        position, _, found = best or (0, 0, [])
+        if not found:
+            return (
+                f"interaction {position} is recorded for this request, but every recording "
+                "of it was already played"
+            )
+        shown = "\n  ".join(found[:_SHOWN_DIFFERENCES])
+        more = " (and more)" if len(found) > _SHOWN_DIFFERENCES else ""
+        return f"the closest is interaction {position}, which differs at{more}:\n  {shown}"

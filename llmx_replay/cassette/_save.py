@@ -1,0 +1,139 @@
+"""Writing cassettes: llmx-replay's vcrpy-compatible YAML, atomically, never with a key in it."""
+
+import fcntl
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from llmx_replay._exceptions import SecretInCassette
+from llmx_replay.cassette import _yaml
+from llmx_replay.cassette._load import FORMAT
+from llmx_replay.cassette._model import Cassette, Interaction, RecordedRequest, RecordedResponse
+from llmx_replay.cassette._scrub import find_secrets
+
+
+def _milliseconds(value: float) -> str:
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def _headers(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for name, value in pairs:
+        grouped.setdefault(name, []).append(value)
+    return grouped
+
+
+def _text_or_bytes(body: bytes) -> Any:
+    try:
+        return _yaml.Block(body.decode())
+    except UnicodeDecodeError:
+        return body  # written as !!binary
+
+
+def _request_body(body: bytes | None) -> Any:
+    if body is None:
+        return None
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return _text_or_bytes(body)
+    # Stored indented so that a reviewer can read the conversation; replay compares by meaning.
+    return _yaml.Block(orjson.dumps(parsed, option=orjson.OPT_INDENT_2).decode())
+
+
+def _request(request: RecordedRequest) -> dict[str, Any]:
+    body = _request_body(request.body)
+    headers = request.headers
+    if isinstance(body, _yaml.Block) and body.text.encode() != request.body:
+        # The body is stored reformatted, so its recorded length no longer holds.
+        headers = [(name, value) for name, value in headers if name.lower() != "content-length"]
+    return {
+        "method": request.method,
+        "uri": request.uri,
+        "headers": _headers(headers),
+        "body": body,
+    }
+
+
+def _response(response: RecordedResponse) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "status": {"code": response.status, "message": response.reason},
+        "headers": _headers(response.headers),
+        "body": {"string": _text_or_bytes(response.body)},
+    }
+    extras: dict[str, Any] = {}
+    if response.headers_ms is not None:
+        extras["headers_ms"] = round(response.headers_ms, 3)
+    if response.chunks is not None:
+        extras["chunk_bytes"] = " ".join(str(size) for size, _ in response.chunks)
+        extras["chunk_ms"] = " ".join(_milliseconds(offset) for _, offset in response.chunks)
+    if response.partial is not None:
+        extras["partial"] = response.partial
+    if extras:
+        document["llmx_replay"] = extras
+    return document
+
+
+def _interaction(interaction: Interaction) -> dict[str, Any]:
+    return {"request": _request(interaction.request), "response": _response(interaction.response)}
+
+
+def to_document(cassette: Cassette) -> dict[str, Any]:
+    """The cassette as the vcrpy-compatible mapping that is written to disk."""
+    document: dict[str, Any] = {
+        "interactions": [_interaction(interaction) for interaction in cassette.interactions]
+    }
+    extras: dict[str, Any] = {"format": FORMAT}
+    if cassette.metadata is not None:
+        extras.update(cassette.metadata.model_dump(exclude_none=True))
+    document["llmx_replay"] = extras
+    document["version"] = 1
+    return document
+
+
+def dumps(cassette: Cassette) -> str:
+    """The cassette's file text."""
+    return _yaml.dump(to_document(cassette))
+
+
+def save_cassette(path: Path, cassette: Cassette) -> None:
+    """Write `cassette` to `path` atomically, refusing if it holds something like a key."""
+    secrets = find_secrets(cassette)
+    if secrets:
+        raise SecretInCassette(str(path), secrets)
+    write_atomically(path, dumps(cassette).encode())
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that a reader sees the old file or the new one, whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def directory_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `folder`, so that writers in other processes (pytest-xdist
+    workers) take turns reading, merging and writing; it leaves no file behind."""
+    folder.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,259 @@
+"""Recording: a transport that passes each chunk to the caller as it arrives, and notes it.
+
+Nothing is read ahead of the caller: a chunk is copied into the recording on its way
+through. The interaction goes to its sink when the body ends, when reading it fails, or
+when the caller closes the response early or is cancelled; a recording cut short says so.
+"""
+
+import re
+import time
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import httpx
+
+from llmx_replay.cassette._match import BodyCanonicalizer
+from llmx_replay.cassette._model import Interaction, RecordedRequest, RecordedResponse
+from llmx_replay.cassette._scrub import Scrubber
+from llmx_replay.cassette._writer import CassetteWriter
+
+Sink = Callable[[Interaction], None]
+
+_CLOSED_EARLY = "the caller closed the response before its end"
+_ENDS_WITH_DONE = re.compile(rb"data: ?\[DONE\][ \t]*(\r\n|\r|\n){2}\s*$")
+_WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+def _decompressor(encoding: str | None) -> "zlib._Decompress | None":
+    """A decoder for the body's content encoding, or None when it is stored as it came."""
+    if encoding is None:
+        return None
+    encoding = encoding.strip().lower()
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        return zlib.decompressobj()
+    return None
+
+
+class _Recording:
+    """One interaction being recorded: the request, then the response as it arrives."""
+
+    def __init__(self, request: RecordedRequest, started: float, sink: Sink) -> None:
+        self._request = request
+        self._started = started
+        self._sink = sink
+        self._status = 0
+        self._reason = ""
+        self._headers: list[tuple[str, str]] = []
+        self._headers_ms = 0.0
+        self._pieces: list[bytes] = []
+        self._chunks: list[tuple[int, float]] = []
+        self._decoder: zlib._Decompress | None = None
+        self._ended = False
+
+    def _elapsed_ms(self) -> float:
+        return (time.perf_counter() - self._started) * 1000
+
+    def response(self, response: httpx.Response) -> None:
+        self._headers_ms = self._elapsed_ms()
+        self._status = response.status_code
+        self._reason = response.reason_phrase
+        headers = list(response.headers.multi_items())
+        encoding = response.headers.get("content-encoding")
+        self._decoder = _decompressor(encoding)
+        if self._decoder is not None or encoding is None:
+            # The body is stored decoded; the headers about its wire form go with that.
+            headers = [(k, v) for k, v in headers if k.lower() not in _WIRE_HEADERS]
+        self._headers = headers
+
+    def chunk(self, data: bytes) -> None:
+        offset = self._elapsed_ms()
+        if self._decoder is not None:
+            data = self._decoder.decompress(data)
+        if data:
+            self._pieces.append(data)
+            self._chunks.append((len(data), offset))
+
+    def end(self, partial: str | None) -> None:
+        """Hand the interaction to the sink; only the first call counts."""
+        if self._ended:
+            return
+        self._ended = True
+        if self._decoder is not None:
+            rest = self._decoder.flush()
+            if rest and self._chunks:
+                self._pieces.append(rest)
+                size, offset = self._chunks[-1]
+                self._chunks[-1] = (size + len(rest), offset)
+        body = b"".join(self._pieces)
+        if partial == _CLOSED_EARLY and _ENDS_WITH_DONE.search(body):
+            partial = None  # A client may stop at [DONE]; nothing is missing after it.
+        response = RecordedResponse(
+            status=self._status,
+            reason=self._reason,
+            headers=self._headers,
+            body=body,
+            headers_ms=self._headers_ms,
+            chunks=tuple(self._chunks),
+            partial=partial,
+        )
+        self._sink(Interaction(request=self._request, response=response))
+
+
+def _stopped_by(error: BaseException) -> str:
+    return f"the body broke off: {type(error).__name__}: {error}".rstrip(": ")
+
+
+class _RecordingStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    def __init__(
+        self, stream: httpx.SyncByteStream | httpx.AsyncByteStream, recording: _Recording
+    ) -> None:
+        self._stream = stream
+        self._recording = recording
+
+    def __iter__(self) -> Iterator[bytes]:
+        assert isinstance(self._stream, httpx.SyncByteStream)
+        try:
+            for chunk in self._stream:
+                self._recording.chunk(chunk)
+                yield chunk
+        except GeneratorExit:
+            self._recording.end(_CLOSED_EARLY)
+            raise
+        except BaseException as error:
+            self._recording.end(_stopped_by(error))
+            raise
+        self._recording.end(None)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        assert isinstance(self._stream, httpx.AsyncByteStream)
+        try:
+            async for chunk in self._stream:
+                self._recording.chunk(chunk)
+                yield chunk
+        except GeneratorExit:
+            self._recording.end(_CLOSED_EARLY)
+            raise
+        except BaseException as error:
+            self._recording.end(_stopped_by(error))
+            raise
+        self._recording.end(None)
+
+    def close(self) -> None:
+        try:
+            if isinstance(self._stream, httpx.SyncByteStream):
+                self._stream.close()
+        finally:
+            self._recording.end(_CLOSED_EARLY)
+
+    async def aclose(self) -> None:
+        try:
+            if isinstance(self._stream, httpx.AsyncByteStream):
+                await self._stream.aclose()
+        finally:
+            self._recording.end(_CLOSED_EARLY)
+
+
+def _recorded_request(request: httpx.Request, body: bytes) -> RecordedRequest:
+    return RecordedRequest(
+        method=request.method,
+        uri=str(request.url),
+        headers=list(request.headers.multi_items()),
+        body=body or None,
+    )
+
+
+class Recorder:
+    """Sends requests through `inner` and records each exchange into `sink`."""
+
+    def __init__(
+        self, sink: Sink, inner: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self._sink = sink
+        self._inner = inner
+        self._default_sync: httpx.BaseTransport | None = None
+        self._default_async: httpx.AsyncBaseTransport | None = None
+
+    def _sync_inner(self) -> httpx.BaseTransport:
+        if isinstance(self._inner, httpx.BaseTransport):
+            return self._inner
+        if self._inner is not None:
+            raise TypeError("this recorder wraps an async transport; use an async client")
+        self._default_sync = self._default_sync or httpx.HTTPTransport()
+        return self._default_sync
+
+    def _async_inner(self) -> httpx.AsyncBaseTransport:
+        if isinstance(self._inner, httpx.AsyncBaseTransport):
+            return self._inner
+        if self._inner is not None:
+            raise TypeError("this recorder wraps a sync transport; use a sync client")
+        self._default_async = self._default_async or httpx.AsyncHTTPTransport()
+        return self._default_async
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        started = time.perf_counter()
+        response = self._sync_inner().handle_request(request)
+        return self._recording_response(request, body, started, response)
+
+    async def ahandle(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        started = time.perf_counter()
+        response = await self._async_inner().handle_async_request(request)
+        return self._recording_response(request, body, started, response)
+
+    def _recording_response(
+        self, request: httpx.Request, body: bytes, started: float, response: httpx.Response
+    ) -> httpx.Response:
+        recording = _Recording(_recorded_request(request, body), started, self._sink)
+        recording.response(response)
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=_RecordingStream(response.stream, recording),
+            extensions=response.extensions,
+        )
+
+    def close(self) -> None:
+        for transport in (self._inner, self._default_sync):
+            if isinstance(transport, httpx.BaseTransport):
+                transport.close()
+
+    async def aclose(self) -> None:
+        for transport in (self._inner, self._default_async):
+            if isinstance(transport, httpx.AsyncBaseTransport):
+                await transport.aclose()
+
+
+class RecordingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Records every exchange through `inner` (the network by default) into a cassette.
+
+    Each interaction is scrubbed of secrets and added to the cassette at `path` as soon as
+    its body ends; the caller gets every chunk the moment it arrives.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        inner: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
+        *,
+        scrubber: Scrubber | None = None,
+    ) -> None:
+        self.writer = CassetteWriter(
+            Path(path), scrubber=scrubber or Scrubber(), canonicalizer=BodyCanonicalizer()
+        )
+        self._recorder = Recorder(self.writer.add, inner)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._recorder.handle(request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._recorder.ahandle(request)
+
+    def close(self) -> None:
+        self._recorder.close()
+
+    async def aclose(self) -> None:
+        await self._recorder.aclose()

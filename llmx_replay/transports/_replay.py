@@ -1,0 +1,293 @@
+"""Replaying: a transport that answers requests from a cassette, never from the network.
+
+Each response is served with its recorded chunk boundaries, either at once (``instant``)
+or with the recorded gaps scaled by `speed` (``recorded``). Sleeping goes through a clock,
+so a `VirtualClock` replays recorded timing without waiting. A gap longer than the
+request's read timeout ends the body with `httpx.ReadTimeout`, as a stalled network would.
+Faults can be injected to test error paths.
+"""
+
+import re
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import httpx
+import orjson
+
+from llmx_replay._clock import Clock, SystemClock
+from llmx_replay._exceptions import NoMatchingInteraction
+from llmx_replay.cassette._load import load_cassette
+from llmx_replay.cassette._match import BodyCanonicalizer, InteractionIndex
+from llmx_replay.cassette._model import Cassette, RecordedResponse
+from llmx_replay.cassette._scrub import Scrubber
+
+Pacing = Literal["instant", "recorded"]
+
+_DONE_EVENT = re.compile(rb"^data: ?\[DONE\]\s*$")
+
+
+@dataclass(frozen=True)
+class Faults:
+    """What to break in a replayed stream, counted in SSE events.
+
+    * `cut_after`: the body ends after this many events, as if the connection dropped.
+    * `drop_done`: the ``data: [DONE]`` event is left out.
+    * `stall_after`: after this many events the stream stalls for `stall_seconds` (default:
+      longer than the read timeout, so the client's idle timeout fires).
+    * `error_after`: an error chunk (`error_message`) is sent after this many events.
+    * `status`: the request is answered with this HTTP status and a JSON error instead.
+    """
+
+    cut_after: int | None = None
+    drop_done: bool = False
+    stall_after: int | None = None
+    stall_seconds: float | None = None
+    error_after: int | None = None
+    error_message: str = "llmx-replay injected this error"
+    status: int | None = None
+
+    @property
+    def touches_events(self) -> bool:
+        return (
+            self.cut_after is not None
+            or self.drop_done
+            or self.stall_after is not None
+            or self.error_after is not None
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    data: bytes
+    delay: float  # seconds to wait before it
+
+
+def _paced(response: RecordedResponse, pacing: Pacing, speed: float) -> list[_Piece]:
+    """The body's pieces with the wait before each: none, or the recorded gap / `speed`."""
+    chunks = response.recorded_chunks()
+    if pacing == "instant":
+        return [_Piece(data, 0.0) for data, _ in chunks]
+    previous = response.headers_ms or 0.0
+    pieces = []
+    for data, offset in chunks:
+        pieces.append(_Piece(data, max(offset - previous, 0.0) / 1000 / speed))
+        previous = offset
+    return pieces
+
+
+def _event_pieces(pieces: list[_Piece]) -> list[_Piece]:
+    """The same bytes cut after each SSE event; an event waits for the chunks up to the one
+    that completes it, each chunk's wait counted once."""
+    body = b"".join(piece.data for piece in pieces)
+    chunk_ends: list[int] = []
+    position = 0
+    for piece in pieces:
+        position += len(piece.data)
+        chunk_ends.append(position)
+    events: list[_Piece] = []
+    event_end = 0
+    waited = 0  # chunks whose wait is already given to an earlier event
+    for event in RecordedResponse(status=200, body=body).event_chunks():
+        event_end += len(event)
+        delay = 0.0
+        while waited < len(pieces) and (waited == 0 or chunk_ends[waited - 1] < event_end):
+            delay += pieces[waited].delay
+            waited += 1
+        events.append(_Piece(event, delay))
+    return events
+
+
+def _with_faults(pieces: list[_Piece], faults: Faults) -> list[_Piece]:
+    events = _event_pieces(pieces)
+    if faults.drop_done:
+        events = [event for event in events if not _DONE_EVENT.match(event.data.strip())]
+    if faults.error_after is not None:
+        error = orjson.dumps({"error": {"message": faults.error_message, "type": "server_error"}})
+        events.insert(faults.error_after, _Piece(b"data: " + error + b"\n\n", 0.0))
+    if faults.stall_after is not None and faults.stall_after < len(events):
+        stalled = events[faults.stall_after]
+        stall = float("inf") if faults.stall_seconds is None else faults.stall_seconds
+        events[faults.stall_after] = _Piece(stalled.data, stalled.delay + stall)
+    if faults.cut_after is not None:
+        events = events[: faults.cut_after]
+    return events
+
+
+class _ReplayStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    def __init__(self, pieces: Sequence[_Piece], read_timeout: float | None, clock: Clock) -> None:
+        self._pieces = pieces
+        self._read_timeout = read_timeout
+        self._clock = clock
+
+    def _stall(self, delay: float) -> float | None:
+        """The wait before giving up, when `delay` is longer than the read timeout."""
+        if self._read_timeout is not None and delay > self._read_timeout:
+            return self._read_timeout
+        if delay == float("inf"):
+            return 0.0
+        return None
+
+    def __iter__(self) -> Iterator[bytes]:
+        for piece in self._pieces:
+            if piece.delay:
+                give_up = self._stall(piece.delay)
+                if give_up is not None:
+                    self._clock.sleep(give_up)
+                    raise httpx.ReadTimeout("the replayed stream stalled past the read timeout")
+                self._clock.sleep(piece.delay)
+            yield piece.data
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for piece in self._pieces:
+            if piece.delay:
+                give_up = self._stall(piece.delay)
+                if give_up is not None:
+                    await self._clock.asleep(give_up)
+                    raise httpx.ReadTimeout("the replayed stream stalled past the read timeout")
+                await self._clock.asleep(piece.delay)
+            yield piece.data
+
+
+def _read_timeout(request: httpx.Request) -> float | None:
+    timeout = request.extensions.get("timeout")
+    if isinstance(timeout, dict):
+        read = timeout.get("read")
+        if isinstance(read, int | float):
+            return float(read)
+    return None
+
+
+class Player:
+    """Finds the recorded answer to a request and serves it as an httpx response."""
+
+    def __init__(
+        self,
+        cassette: Cassette,
+        *,
+        name: str,
+        pacing: Pacing = "instant",
+        speed: float = 1.0,
+        faults: Faults | None = None,
+        ignore: Sequence[str] = (),
+        scrubber: Scrubber | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.cassette = cassette
+        self.name = name
+        self._pacing: Pacing = pacing
+        self._speed = speed
+        self._faults = faults or Faults()
+        self._scrubber = scrubber or Scrubber()
+        self._clock = clock or SystemClock()
+        self._canonicalizer = BodyCanonicalizer(ignore)
+        self.index = InteractionIndex(cassette.interactions, self._canonicalizer)
+
+    def _request_facts(self, request: httpx.Request) -> tuple[str, str, bytes]:
+        # Recorded URLs are scrubbed, so the live one is too before they are compared.
+        return request.method, self._scrubber.url(str(request.url)), request.content
+
+    def find(self, request: httpx.Request) -> RecordedResponse | None:
+        """The next unplayed response recorded for this request, if there is one."""
+        method, url, body = self._request_facts(request)
+        position = self.index.take(self._canonicalizer.key(method, url, body))
+        return None if position is None else self.cassette.interactions[position].response
+
+    def miss(self, request: httpx.Request, why: str = "") -> NoMatchingInteraction:
+        method, url, body = self._request_facts(request)
+        explanation = self.index.explain_miss(method, url, body)
+        return NoMatchingInteraction(
+            f"{self.name}: no recorded interaction matches {method} {url}{why}; {explanation}"
+        )
+
+    def serve(self, request: httpx.Request, response: RecordedResponse) -> httpx.Response:
+        faults = self._faults
+        if faults.status is not None:
+            error = {"error": {"message": f"llmx-replay injected status {faults.status}"}}
+            return httpx.Response(faults.status, json=error)
+        pieces = _paced(response, self._pacing, self._speed)
+        if faults.touches_events:
+            pieces = _with_faults(pieces, faults)
+        return httpx.Response(
+            response.status,
+            headers=response.headers,
+            stream=_ReplayStream(pieces, _read_timeout(request), self._clock),
+            extensions={"reason_phrase": response.reason.encode()},
+        )
+
+    def _headers_delay(self, response: RecordedResponse) -> float:
+        if self._pacing == "instant" or not response.headers_ms:
+            return 0.0
+        return response.headers_ms / 1000 / self._speed
+
+    def answer(self, request: httpx.Request) -> httpx.Response | None:
+        """The recorded answer to `request`, after its recorded wait; None if there is none."""
+        request.read()
+        response = self.find(request)
+        if response is None:
+            return None
+        self._clock.sleep(self._headers_delay(response))
+        return self.serve(request, response)
+
+    async def aanswer(self, request: httpx.Request) -> httpx.Response | None:
+        await request.aread()
+        response = self.find(request)
+        if response is None:
+            return None
+        await self._clock.asleep(self._headers_delay(response))
+        return self.serve(request, response)
+
+
+class ReplayTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Answers every request from a cassette (a path or a loaded `Cassette`), sync or async.
+
+    Requests match by method, URL and JSON body by meaning, leaving out the `ignore` paths;
+    a request that matches nothing raises `NoMatchingInteraction` showing the closest
+    recorded request and where it differs. `unplayed` lists what was never asked for.
+    """
+
+    def __init__(
+        self,
+        cassette: Cassette | str | Path,
+        *,
+        pacing: Pacing = "instant",
+        speed: float = 1.0,
+        faults: Faults | None = None,
+        ignore: Sequence[str] = (),
+        scrubber: Scrubber | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        name = "cassette"
+        if not isinstance(cassette, Cassette):
+            name = str(cassette)
+            cassette = load_cassette(Path(cassette))
+        self.player = Player(
+            cassette,
+            name=name,
+            pacing=pacing,
+            speed=speed,
+            faults=faults,
+            ignore=ignore,
+            scrubber=scrubber,
+            clock=clock,
+        )
+
+    @property
+    def unplayed(self) -> list[int]:
+        """Positions of the recorded interactions no request has used."""
+        return self.player.index.unplayed()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.player.answer(request)
+        if response is None:
+            raise self.player.miss(request)
+        return response
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.player.aanswer(request)
+        if response is None:
+            raise self.player.miss(request)
+        return response
