@@ -9,6 +9,7 @@ import asyncio
 import os
 import random
 from collections.abc import AsyncIterator, Iterator, Mapping
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
 from typing import Self
 
@@ -17,14 +18,24 @@ import httpx
 from llmx_replay._clock import Clock, SystemClock
 from llmx_replay._exceptions import UnsupportedOperation
 from llmx_replay._pipeline import EventPipeline, StreamMode
+from llmx_replay._provider_errors import error_body_message
 from llmx_replay._request import OrphanCallPolicy, build_request
-from llmx_replay._retry import error_body_message, is_retryable, retry_delay
+from llmx_replay._retry import is_retryable, retry_delay
 from llmx_replay.models.events import ErrorEvent, ResponseEvent
 from llmx_replay.models.prompt import Prompt, ProviderSettings
 from llmx_replay.models.request import ChatRequest
 
 IDLE_TIMEOUT_MESSAGE = "idle timeout waiting for SSE"
+# What cannot be sent: network failures, and (as reqwest reports them, at send time) a
+# header value that is not ASCII or a malformed URL.
+_REQUEST_ERRORS = (httpx.HTTPError, httpx.InvalidURL, UnicodeEncodeError)
 _CONNECT_TIMEOUT = 30.0
+# llmx's reqwest client keeps no cookie jar: a cookie one response sets is not sent back.
+_NO_COOKIES = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+
+def _read_failure(error: httpx.HTTPError) -> str:
+    return f"error while reading the response: {error!r}"
 
 
 class _ClientBase:
@@ -95,7 +106,7 @@ class _ClientBase:
             cap=self.provider.max_retry_delay_ms / 1000,
         )
 
-    def _after_connection_error(self, attempt: int, error: httpx.HTTPError) -> float | ErrorEvent:
+    def _after_connection_error(self, attempt: int, error: Exception) -> float | ErrorEvent:
         if attempt > self.provider.effective_request_max_retries:
             return ErrorEvent(kind="connection_failed", message=f"Connection failed: {error!r}")
         return retry_delay(
@@ -149,7 +160,7 @@ class ChatClient(_ClientBase):
             orphan_calls=orphan_calls,
             subagent=subagent,
         )
-        self._http = httpx.Client(transport=transport)
+        self._http = httpx.Client(transport=transport, follow_redirects=True, cookies=_NO_COOKIES)
 
     def stream(self, prompt: Prompt) -> Iterator[ResponseEvent]:
         """Send `prompt` and yield the turn's events; an `ErrorEvent` ends a failed turn."""
@@ -166,7 +177,7 @@ class ChatClient(_ClientBase):
             attempt += 1
             try:
                 response = self._http.send(self._build(self._http, request), stream=True)
-            except httpx.HTTPError as error:
+            except _REQUEST_ERRORS as error:
                 outcome = self._after_connection_error(attempt, error)
             else:
                 if response.is_success:
@@ -193,9 +204,11 @@ class ChatClient(_ClientBase):
                     return
             yield from pipeline.end()
         except httpx.TimeoutException:
-            yield from pipeline.fail("idle_timeout", IDLE_TIMEOUT_MESSAGE)
+            yield from pipeline.end_abruptly("idle_timeout", IDLE_TIMEOUT_MESSAGE)
         except httpx.HTTPError as error:
-            yield from pipeline.fail("stream", f"error while reading the response: {error!r}")
+            yield from pipeline.end_abruptly(
+                "stream", f"error while reading the response: {error!r}"
+            )
         finally:
             response.close()
 
@@ -244,7 +257,9 @@ class AsyncChatClient(_ClientBase):
             orphan_calls=orphan_calls,
             subagent=subagent,
         )
-        self._http = httpx.AsyncClient(transport=transport)
+        self._http = httpx.AsyncClient(
+            transport=transport, follow_redirects=True, cookies=_NO_COOKIES
+        )
 
     async def stream(self, prompt: Prompt) -> AsyncIterator[ResponseEvent]:
         """Send `prompt` and yield the turn's events; an `ErrorEvent` ends a failed turn."""
@@ -262,7 +277,7 @@ class AsyncChatClient(_ClientBase):
             attempt += 1
             try:
                 response = await self._http.send(self._build(self._http, request), stream=True)
-            except httpx.HTTPError as error:
+            except _REQUEST_ERRORS as error:
                 outcome = self._after_connection_error(attempt, error)
             else:
                 if response.is_success:
@@ -299,10 +314,12 @@ class AsyncChatClient(_ClientBase):
             for event in pipeline.end():
                 yield event
         except (TimeoutError, httpx.TimeoutException):
-            for event in pipeline.fail("idle_timeout", IDLE_TIMEOUT_MESSAGE):
+            for event in pipeline.end_abruptly("idle_timeout", IDLE_TIMEOUT_MESSAGE):
                 yield event
         except httpx.HTTPError as error:
-            for event in pipeline.fail("stream", f"error while reading the response: {error!r}"):
+            for event in pipeline.end_abruptly(
+                "stream", f"error while reading the response: {error!r}"
+            ):
                 yield event
         finally:
             await response.aclose()

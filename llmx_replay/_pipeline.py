@@ -66,7 +66,7 @@ class EventPipeline:
             payloads = self._decoder.decode_data(chunk)
         except SSEDecodeError as error:
             raw = self._processor.process_many(error.events)
-            raw += self._processor.fail("stream", str(error))
+            raw += self._processor.end_abruptly("stream", str(error))
             return self._aggregate(raw)
         return self._aggregate(self._processor.process_many(payloads))
 
@@ -80,12 +80,12 @@ class EventPipeline:
         try:
             self._decoder.flush()  # Completes no event: an unterminated one is discarded.
         except SSEDecodeError as error:
-            return self._aggregate(processor.fail("stream", str(error)))
+            return self._aggregate(processor.end_abruptly("stream", str(error)))
         return self._aggregate(processor.end_of_stream())
 
-    def fail(self, kind: ErrorKind, message: str) -> list[ResponseEvent]:
+    def end_abruptly(self, kind: ErrorKind, message: str) -> list[ResponseEvent]:
         """The body broke off: an idle timeout or a transport error."""
-        return self._aggregate(self._processor.fail(kind, message))
+        return self._aggregate(self._processor.end_abruptly(kind, message))
 
     def _aggregate(self, raw: list[ResponseEvent]) -> list[ResponseEvent]:
         return raw if self._aggregator is None else self._aggregator.feed(raw)

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from llmx_replay._provider_errors import provider_message
 from llmx_replay.models.events import (
     Completed,
     ErrorEvent,
@@ -23,8 +24,6 @@ from llmx_replay.models.events import (
 )
 from llmx_replay.models.items import FunctionCall, Message, OutputText, Reasoning, ReasoningText
 
-_ADDED_MESSAGE = OutputItemAdded(Message(role="assistant", content=[]))
-_ADDED_REASONING = OutputItemAdded(Reasoning(summary=[], content=[]))
 _Part = TypeVar("_Part", OutputText, ReasoningText)
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
@@ -67,17 +66,6 @@ def _parts(pieces: list[str], part: type[_Part], whole: bool) -> list[_Part]:
     if whole:
         return [part(text="".join(pieces))]
     return [part(text=piece) for piece in pieces]
-
-
-def provider_message(error: Any) -> str:
-    """The message a provider put in an `error` value, or a description of the value."""
-    if type(error) is dict:
-        message = error.get("message")
-        if type(message) is str and message:
-            return message
-    if type(error) is str and error:
-        return error
-    return "Unknown error" if not error else orjson.dumps(error).decode()
 
 
 class ChatStreamProcessor:
@@ -181,7 +169,7 @@ class ChatStreamProcessor:
             self._end(out, "stream", STREAM_CLOSED_EARLY)
         return out
 
-    def fail(self, kind: ErrorKind, message: str) -> list[ResponseEvent]:
+    def end_abruptly(self, kind: ErrorKind, message: str) -> list[ResponseEvent]:
         """The stream broke off (idle timeout, transport or decoding error).
 
         After a finish reason the turn still completes normally (D6).
@@ -261,14 +249,14 @@ class ChatStreamProcessor:
     def _append_text(self, text: str, out: list[ResponseEvent]) -> None:
         if self._text is None:
             self._text = []
-            out.append(_ADDED_MESSAGE)
+            out.append(OutputItemAdded(Message(role="assistant", content=[])))
         self._text.append(text)
         out.append(OutputTextDelta(text))
 
     def _append_reasoning(self, text: str, out: list[ResponseEvent]) -> None:
         if self._reasoning is None:
             self._reasoning = []
-            out.append(_ADDED_REASONING)
+            out.append(OutputItemAdded(Reasoning(summary=[], content=[])))
         self._reasoning.append(text)
         out.append(ReasoningContentDelta(text))
 

@@ -32,6 +32,7 @@ from llmx_replay.models.request import (
     ChatTool,
     ContentPart,
     CustomCallBody,
+    CustomChatToolCall,
     FunctionCallBody,
     FunctionDefinition,
     FunctionToolCall,
@@ -40,7 +41,6 @@ from llmx_replay.models.request import (
     LocalShellToolCall,
     TextPart,
 )
-from llmx_replay.models.request import CustomToolCall as CustomToolCallEntry
 from llmx_replay.models.tools import FunctionTool, ToolSpec
 
 OrphanCallPolicy = Literal["abort", "truncate"]
@@ -144,7 +144,7 @@ def normalize_history(items: Sequence[ResponseItem]) -> list[ResponseItem]:
     """
     function_call_ids = {item.call_id for item in items if isinstance(item, FunctionCall)}
     function_call_ids |= {
-        item.call_id for item in items if isinstance(item, LocalShellCall) and item.call_id
+        _shell_call_id(item) for item in items if isinstance(item, LocalShellCall)
     }
     custom_call_ids = {item.call_id for item in items if isinstance(item, CustomToolCall)}
     answered = {item.call_id for item in items if isinstance(item, FunctionCallOutput)}
@@ -157,16 +157,23 @@ def normalize_history(items: Sequence[ResponseItem]) -> list[ResponseItem]:
         if isinstance(item, CustomToolCallOutput) and item.call_id not in custom_call_ids:
             continue
         normalized.append(item)
-        if isinstance(item, FunctionCall | LocalShellCall) and item.call_id:
-            if item.call_id not in answered:
-                normalized.append(
-                    FunctionCallOutput(
-                        call_id=item.call_id, output=FunctionCallOutputPayload(content=_ABORTED)
-                    )
+        call_id = _shell_call_id(item) if isinstance(item, LocalShellCall) else None
+        if isinstance(item, FunctionCall):
+            call_id = item.call_id
+        if call_id and call_id not in answered:
+            normalized.append(
+                FunctionCallOutput(
+                    call_id=call_id, output=FunctionCallOutputPayload(content=_ABORTED)
                 )
+            )
         elif isinstance(item, CustomToolCall) and item.call_id not in custom_answered:
             normalized.append(CustomToolCallOutput(call_id=item.call_id, output=_ABORTED))
     return normalized
+
+
+def _shell_call_id(call: LocalShellCall) -> str:
+    """A local shell call's id for its output: `call_id`, or in Chat form only its `id`."""
+    return call.call_id or call.id or ""
 
 
 def _first_unanswered_function_call(items: Sequence[ResponseItem]) -> int | None:
@@ -299,7 +306,7 @@ def build_messages(
                 )
             )
         elif isinstance(item, CustomToolCall):
-            custom_call = CustomToolCallEntry(
+            custom_call = CustomChatToolCall(
                 id=item.id, custom=CustomCallBody(name=item.name, input=item.input)
             )
             emit(ChatMessage(role="assistant", content=None, tool_calls=[custom_call]))

@@ -3,10 +3,8 @@
 import math
 import random
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-
-import orjson
 
 
 def backoff(attempt: int, rng: random.Random) -> float:
@@ -31,6 +29,8 @@ def retry_after(headers: Mapping[str, str], now: datetime) -> float | None:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # asctime and "-0000" dates name no zone; HTTP dates are UTC
+        when = when.replace(tzinfo=UTC)
     return max((when - now).total_seconds(), 0.0)
 
 
@@ -61,20 +61,3 @@ def retry_delay(
     """How long to wait before the next attempt, capped at the provider's maximum (D13)."""
     asked = retry_after(headers, now)
     return min(backoff(attempt, rng) if asked is None else asked, cap)
-
-
-def error_body_message(body: bytes) -> str:
-    """The provider's message in an error body: `error.message` of a JSON body, else the text."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body.decode(errors="replace").strip()
-    if isinstance(document, dict):
-        error = document.get("error")
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return str(error["message"])
-        if isinstance(error, str):
-            return error
-        if isinstance(document.get("message"), str):
-            return str(document["message"])
-    return body.decode(errors="replace").strip()

@@ -62,36 +62,39 @@ class SSEDecoder:
         Raises `SSEDecodeError` at the first byte that is not valid UTF-8, carrying the
         events completed before it.
         """
-        valid, error = self._check_utf8(chunk)
-        events: list[ServerSentEvent] = []
-        region = self._complete_region(valid)
-        if region is not None:
-            plain = _plain_data(region)
-            if plain is None:
-                self._decode_region(region, events)
-            else:
-                last_id = self._last_id
-                events = [ServerSentEvent(data.decode(), "message", last_id) for data in plain]
+        region, error = self._take(chunk)
+        events = [] if region is None else self._events(region)
         if error is not None:
             raise SSEDecodeError(error, events)
         return events
 
     def decode_data(self, chunk: bytes) -> list[bytes]:
         """Like `decode`, but return only the `data` of each event, as UTF-8 bytes."""
-        valid, error = self._check_utf8(chunk)
+        region, error = self._take(chunk)
         data: list[bytes] = []
-        region = self._complete_region(valid)
         if region is not None:
             plain = _plain_data(region)
             if plain is None:
-                events: list[ServerSentEvent] = []
-                self._decode_region(region, events)
-                data = [event.data.encode() for event in events]
-            else:
-                data = plain
+                plain = [event.data.encode() for event in self._events(region)]
+            data = plain
         if error is not None:
             raise SSEDecodeError(error, data)
         return data
+
+    def _take(self, chunk: bytes) -> tuple[bytes | None, str | None]:
+        """The lines `chunk` completes, and the UTF-8 error that stopped it, if any."""
+        valid, error = self._check_utf8(chunk)
+        return self._complete_region(valid), error
+
+    def _events(self, region: bytes) -> list[ServerSentEvent]:
+        plain = _plain_data(region)
+        if plain is not None:
+            last_id = self._last_id
+            return [ServerSentEvent(data.decode(), "message", last_id) for data in plain]
+        events: list[ServerSentEvent] = []
+        for block in region.decode().split("\n\n"):
+            self._decode_block(block, events)
+        return events
 
     def flush(self) -> list[ServerSentEvent]:
         """Signal the end of the body.
@@ -156,10 +159,6 @@ class SSEDecoder:
             return None
         self._buffer = buffered[end + 2 :]
         return buffered[:end]
-
-    def _decode_region(self, region: bytes, events: list[ServerSentEvent]) -> None:
-        for block in region.decode().split("\n\n"):
-            self._decode_block(block, events)
 
     def _decode_block(self, block: str, events: list[ServerSentEvent]) -> None:
         """Interpret the lines of one block; a blank line, and the block's end, dispatch."""

@@ -192,7 +192,7 @@ def run(
     events: list[ResponseEvent] = []
     for chunk in chunks:
         events += pipeline.feed(chunk)
-    events += pipeline.fail(*fail) if fail else pipeline.end()
+    events += pipeline.end_abruptly(*fail) if fail else pipeline.end()
     assert pipeline.done
     return events
 
@@ -970,7 +970,7 @@ def test_d6_processor_eof_after_finish_completes() -> None:
     processor = ChatStreamProcessor()
     assert processor.process(json.dumps(finish("stop"))) == []
     assert processor.end_of_stream() == [completed(finish="stop")]
-    assert processor.fail("idle_timeout", "late") == []
+    assert processor.end_abruptly("idle_timeout", "late") == []
 
 
 # --------------------------------------------------------------------------------------------
@@ -1393,8 +1393,8 @@ def test_unexpected_json_shapes_are_skipped(payload: str) -> None:
 
 def test_nothing_follows_an_error() -> None:
     processor = ChatStreamProcessor()
-    assert processor.fail("idle_timeout", "slow") == [error("idle_timeout", "slow")]
+    assert processor.end_abruptly("idle_timeout", "slow") == [error("idle_timeout", "slow")]
     assert processor.done
     assert processor.process(DONE) == []
     assert processor.end_of_stream() == []
-    assert processor.fail("stream", "again") == []
+    assert processor.end_abruptly("stream", "again") == []

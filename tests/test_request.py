@@ -25,7 +25,8 @@ from llmx_replay import (
     chat_completions_url,
     normalize_history,
 )
-from llmx_replay._retry import backoff, error_body_message, retry_after, retry_delay
+from llmx_replay._provider_errors import error_body_message
+from llmx_replay._retry import backoff, retry_after, retry_delay
 from llmx_replay.models import (
     FunctionCallOutput,
     FunctionCallOutputPayload,
@@ -245,11 +246,14 @@ def test_attaches_reasoning_to_function_call_anchor_truncate_reproduces_seed() -
 
 def test_attaches_reasoning_to_local_shell_call() -> None:
     """§10.2 attaches_reasoning_to_local_shell_call: uses the item id, status and the action
-    with nulls written; a shell call without call_id gets no synthetic output (D1 as upstream)."""
+    with nulls written. D1: the call has no output, so an "aborted" result follows it, under
+    the id the Chat form gives the call (upstream answers only calls with a call_id, which
+    left this one unanswered for the provider)."""
     assert messages(user("u1"), reasoning("rShell"), local_shell_call(id="id1")) == [
         SYS,
         chat_user("u1"),
         chat_shell_call("id1", reasoning="rShell"),
+        chat_tool("id1", "aborted"),
     ]
 
 

@@ -440,5 +440,9 @@ def test_property_pipeline_chat_bodies_end_with_one_terminal_event(
     body = data.draw(chat_bodies())
     pipeline = EventPipeline(mode)
     events = pipeline.feed(body)
-    events += pipeline.fail("idle_timeout", "idle") if data.draw(st.booleans()) else pipeline.end()
+    events += (
+        pipeline.end_abruptly("idle_timeout", "idle")
+        if data.draw(st.booleans())
+        else pipeline.end()
+    )
     assert_one_terminal_event_at_the_end(events)

@@ -19,6 +19,8 @@ from pydantic import (
     model_validator,
 )
 
+from llmx_replay.models._base import OmitNone
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -198,16 +200,9 @@ class FunctionCallOutput(_Model):
     output: FunctionCallOutputPayload
 
 
-class _OmitNoneStatus(_Model):
-    @model_serializer(mode="wrap")
-    def _omit_status(self, handler: SerializerFunctionWrapHandler) -> Any:
-        data = handler(self)
-        if data.get("status") is None:
-            data.pop("status", None)
-        return data
+class CustomToolCall(OmitNone):
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
-
-class CustomToolCall(_OmitNoneStatus):
     type: Literal["custom_tool_call"] = "custom_tool_call"
     id: str | None = Field(default=None, exclude=True)
     status: str | None = None
@@ -222,7 +217,9 @@ class CustomToolCallOutput(_Model):
     output: str
 
 
-class WebSearchCall(_OmitNoneStatus):
+class WebSearchCall(OmitNone):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
     type: Literal["web_search_call"] = "web_search_call"
     id: str | None = Field(default=None, exclude=True)
     status: str | None = None

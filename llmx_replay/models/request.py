@@ -1,35 +1,16 @@
 """The Chat Completions request: its JSON body, and the whole HTTP request to send."""
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SerializerFunctionWrapHandler,
-    model_serializer,
-)
+from pydantic import BaseModel, ConfigDict, Field
 
+from llmx_replay.models._base import OmitNone
 from llmx_replay.models.items import ExecAction, LocalShellStatus
 from llmx_replay.models.tools import JsonSchema
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class _OmitNone(_Body):
-    """Optional keys that are None are left out of the JSON (see `_always_written`)."""
-
-    _always_written: ClassVar[frozenset[str]] = frozenset()
-
-    @model_serializer(mode="wrap")
-    def _omit_none(self, handler: SerializerFunctionWrapHandler) -> Any:
-        return {
-            key: value
-            for key, value in handler(self).items()
-            if value is not None or key in self._always_written
-        }
 
 
 class TextPart(_Body):
@@ -72,18 +53,18 @@ class CustomCallBody(_Body):
     input: str
 
 
-class CustomToolCall(_Body):
+class CustomChatToolCall(_Body):
     id: str | None
     type: Literal["custom"] = "custom"
     custom: CustomCallBody
 
 
 ToolCall = Annotated[
-    FunctionToolCall | LocalShellToolCall | CustomToolCall, Field(discriminator="type")
+    FunctionToolCall | LocalShellToolCall | CustomChatToolCall, Field(discriminator="type")
 ]
 
 
-class ChatMessage(_OmitNone):
+class ChatMessage(OmitNone):
     """One entry of `messages`. `content` is always written, as `null` for tool calls."""
 
     _always_written: ClassVar[frozenset[str]] = frozenset({"content"})
@@ -106,13 +87,13 @@ class CacheControl(_Body):
     type: Literal["ephemeral"] = "ephemeral"
 
 
-class ChatTool(_OmitNone):
+class ChatTool(OmitNone):
     type: Literal["function"] = "function"
     function: FunctionDefinition
     cache_control: CacheControl | None = None
 
 
-class ChatCompletionsBody(_OmitNone):
+class ChatCompletionsBody(OmitNone):
     """The JSON body of a streaming `POST /chat/completions`."""
 
     model: str

@@ -2,28 +2,21 @@
 
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    SerializerFunctionWrapHandler,
-    Tag,
-    model_serializer,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+from llmx_replay.models._base import OmitNone
 
 
-class _Schema(BaseModel):
+class _Schema(OmitNone):
     """A JSON schema node; unset optional keys are left out when dumped, as serde does."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    # Keywords llmx's schema type does not know (enum, default, ...) are dropped, as serde
+    # drops them: the request shows what llmx would really send.
+    model_config = ConfigDict(
+        frozen=True, extra="ignore", populate_by_name=True, serialize_by_alias=True
+    )
 
     description: str | None = None
-
-    @model_serializer(mode="wrap")
-    def _omit_unset(self, handler: SerializerFunctionWrapHandler) -> Any:
-        return {key: value for key, value in handler(self).items() if value is not None}
 
 
 class BooleanSchema(_Schema):
@@ -65,13 +58,6 @@ class ObjectSchema(_Schema):
         # The seed keeps properties in a BTreeMap, so they go out sorted by name.
         object.__setattr__(self, "properties", dict(sorted(self.properties.items())))
         return self
-
-    @model_serializer(mode="wrap")
-    def _by_alias(self, handler: SerializerFunctionWrapHandler) -> Any:
-        data: dict[str, Any] = handler(self)
-        if "additional_properties" in data:
-            data["additionalProperties"] = data.pop("additional_properties")
-        return {key: value for key, value in data.items() if value is not None}
 
 
 def _schema_tag(value: Any) -> Any:

@@ -1,0 +1,22 @@
+"""What the models share."""
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
+
+
+class OmitNone(BaseModel):
+    """Fields that are None are left out of dumps, as serde's ``skip_serializing_if`` does,
+    except those named in `_always_written`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    _always_written: ClassVar[frozenset[str]] = frozenset()
+
+    @model_serializer(mode="wrap")
+    def _omit_none(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return {
+            key: value
+            for key, value in handler(self).items()
+            if value is not None or key in self._always_written
+        }
