@@ -17,6 +17,17 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 CASSETTES = Path(__file__).parent / "cassettes"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--llmx-corpus",
+        dest="llmx_corpus",
+        metavar="PATH",
+        default=None,
+        help="folder of real recorded cassettes played by tests/corpus "
+        "(default: the LLMX_REPLAY_CORPUS environment variable)",
+    )
+
+
 @pytest.fixture
 def cassettes_dir() -> Path:
     """The folder of cassettes bundled with the project."""

@@ -240,6 +240,10 @@ class ChatStreamProcessor:
                 self._append_text(content, out)
             elif type(content) is list:
                 self._append_parts(content, out)
+        refusal = delta.get("refusal")
+        if refusal and type(refusal) is str:
+            # OpenAI streams a refusal apart from `content`; it is the answer, so it is text.
+            self._append_text(refusal, out)
         tool_calls = delta.get("tool_calls")
         if tool_calls and type(tool_calls) is list:
             for fragment in tool_calls:

@@ -46,6 +46,13 @@ class TextRenderer:
             status = f", status {event.status}" if event.status is not None else ""
             self.line(f"[error: {event.kind}{status}] {event.message}")
 
+    def interaction(self, index: int, method: str, uri: str, status: int) -> None:
+        """The line that opens a recorded or live interaction's events."""
+        self.line(f"== interaction {index}: {method} {uri} -> {status}")
+
+    def retry(self, seconds: float, after: str) -> None:
+        self.line(f"[retry in {seconds:g} s after {after}]")
+
     def line(self, text: str) -> None:
         """Write a whole line, after closing any streamed block."""
         self._close_block()

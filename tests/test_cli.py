@@ -737,3 +737,11 @@ def test_help_lists_both_commands() -> None:
     commands = result.stdout.split("Commands:", 1)[1].split()
     assert "payload" in commands
     assert "play" in commands
+
+
+def test_help_lists_every_command() -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    commands = result.stdout.split("Commands:", 1)[1].split()
+    for command in ("payload", "record", "play", "inspect", "diff"):
+        assert command in commands

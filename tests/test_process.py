@@ -1398,3 +1398,23 @@ def test_nothing_follows_an_error() -> None:
     assert processor.process(DONE) == []
     assert processor.end_of_stream() == []
     assert processor.end_abruptly("stream", "again") == []
+
+
+def test_refusal_is_streamed_as_text() -> None:
+    """OpenAI streams a refusal in `delta.refusal` (after `content: null, refusal: ""`); it is
+    the model's answer, so it reaches the caller as text (the seed dropped it: an empty
+    successful turn)."""
+    body = [
+        {"choices": [{"delta": {"role": "assistant", "content": None, "refusal": ""}}]},
+        {"choices": [{"delta": {"refusal": "I can't"}}]},
+        {"choices": [{"delta": {"refusal": " help."}}]},
+        finish("stop"),
+        DONE,
+    ]
+    assert run(body, "streaming") == [
+        added_message(),
+        text("I can't"),
+        text(" help."),
+        done_message("I can't help."),
+        completed(finish="stop"),
+    ]

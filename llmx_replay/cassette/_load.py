@@ -4,6 +4,7 @@ JSON files. Bodies come out decoded; every problem names the file and the field.
 """
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ from llmx_replay.cassette._model import (
 FORMAT = 1
 """The version of llmx-replay's additions to the vcrpy format that this code reads and writes."""
 
-_WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+_LENGTH_HEADERS = frozenset({"content-length", "transfer-encoding"})
+_WIRE_HEADERS = _LENGTH_HEADERS | {"content-encoding"}
 _SSE_FIELD_STARTS = (b"data:", b"event:", b"id:", b"retry:", b":")
 
 
@@ -171,9 +173,10 @@ def _response(response: dict[Any, Any], source: str, field: str) -> RecordedResp
     else:
         body = _body(response.get("content"), source, _field(field, "content")) or b""
     encoding = next((v for k, v in headers if k.lower() == "content-encoding"), None)
-    body = _decoded(body, encoding)
-    # The body is stored decoded, so headers about its wire form no longer hold.
-    headers = [(k, v) for k, v in headers if k.lower() not in _WIRE_HEADERS]
+    body, decoded = _decoded(body, encoding)
+    # The body is kept decoded, so the headers about its wire form no longer hold.
+    wire = _WIRE_HEADERS if decoded else _LENGTH_HEADERS
+    headers = [(k, v) for k, v in headers if k.lower() not in wire]
     extras = response.get("llmx_replay")
     if extras is None:
         return RecordedResponse(status=status_value, reason=reason, headers=headers, body=body)
@@ -205,11 +208,15 @@ def _chunks(
     try:
         sizes = [int(size) for size in str(sizes_text).split()]
     except ValueError:
-        raise InputError(source, "expected byte counts", _field(field, "chunk_bytes")) from None
+        sizes = [-1]
+    if any(size < 0 for size in sizes):
+        raise InputError(source, "expected byte counts", _field(field, "chunk_bytes"))
     try:
         offsets = [float(offset) for offset in str(offsets_text).split()]
     except ValueError:
-        raise InputError(source, "expected milliseconds", _field(field, "chunk_ms")) from None
+        offsets = [math.nan]
+    if not all(math.isfinite(offset) for offset in offsets):
+        raise InputError(source, "expected milliseconds", _field(field, "chunk_ms"))
     if len(sizes) != len(offsets):
         raise InputError(
             source,
@@ -252,16 +259,24 @@ def _body(value: Any, source: str, field: str) -> bytes | None:
     raise InputError(source, "a body must be a string, bytes or a mapping", field)
 
 
-def _decoded(body: bytes, encoding: str | None) -> bytes:
-    """Undo gzip or deflate: bodies stored as compressed bytes, whatever the header says."""
-    if body[:2] == b"\x1f\x8b":
+def _decoded(body: bytes, encoding: str | None) -> tuple[bytes, bool]:
+    """The body without its gzip or deflate content encoding, and whether it is now plain.
+
+    Some tools store the body decoded and keep the header: a body the header calls gzip but
+    that is not gzip is already plain. An encoding we cannot undo (br, zstd) stays, with its
+    header.
+    """
+    encoding = (encoding or "identity").strip().lower()
+    if encoding in ("gzip", "x-gzip"):
+        if body[:2] == b"\x1f\x8b":
+            try:
+                return gzip.decompress(body), True
+            except (OSError, EOFError, zlib.error):
+                return body, False
+        return body, True
+    if encoding == "deflate":
         try:
-            return gzip.decompress(body)
-        except (OSError, EOFError, zlib.error):
-            return body
-    if encoding and "deflate" in encoding.lower():
-        try:
-            return zlib.decompress(body)
+            return zlib.decompress(body), True
         except zlib.error:
-            return body
-    return body
+            return body, True
+    return body, encoding == "identity"

@@ -68,6 +68,11 @@ class BodyCanonicalizer:
     def __init__(self, ignore: Iterable[str] = ()) -> None:
         self._ignore = [_parse_path(path) for path in ignore]
 
+    def comparable(self, body: bytes | None) -> Any:
+        """What a person compares: the JSON as matching sees it, else the text."""
+        parsed = self.parsed(body)
+        return body.decode(errors="replace") if parsed is None and body else parsed
+
     def parsed(self, body: bytes | None) -> Any:
         """The body as JSON with the ignored paths dropped, or None if it is not JSON."""
         if not body:
@@ -155,7 +160,7 @@ class InteractionIndex:
         requested = {
             "method": method.upper(),
             "url": canonical_url(url),
-            "body": self._canonicalizer.parsed(body),
+            "body": self._canonicalizer.comparable(body),
         }
         best: tuple[int, int, list[str]] | None = None
         for position, interaction in enumerate(self._interactions):
@@ -163,7 +168,7 @@ class InteractionIndex:
             recorded = {
                 "method": recorded_request.method.upper(),
                 "url": canonical_url(recorded_request.uri),
-                "body": self._canonicalizer.parsed(recorded_request.body),
+                "body": self._canonicalizer.comparable(recorded_request.body),
             }
             found: list[str] = []
             _differences(recorded, requested, "request", found)

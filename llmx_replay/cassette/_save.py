@@ -13,7 +13,13 @@ import orjson
 from llmx_replay._exceptions import SecretInCassette
 from llmx_replay.cassette import _yaml
 from llmx_replay.cassette._load import FORMAT
-from llmx_replay.cassette._model import Cassette, Interaction, RecordedRequest, RecordedResponse
+from llmx_replay.cassette._model import (
+    Cassette,
+    CassetteMetadata,
+    Interaction,
+    RecordedRequest,
+    RecordedResponse,
+)
 from llmx_replay.cassette._scrub import find_secrets
 
 
@@ -83,22 +89,29 @@ def _interaction(interaction: Interaction) -> dict[str, Any]:
     return {"request": _request(interaction.request), "response": _response(interaction.response)}
 
 
-def to_document(cassette: Cassette) -> dict[str, Any]:
-    """The cassette as the vcrpy-compatible mapping that is written to disk."""
-    document: dict[str, Any] = {
-        "interactions": [_interaction(interaction) for interaction in cassette.interactions]
-    }
+def interaction_yaml(interaction: Interaction) -> str:
+    """One interaction as an item of the file's `interactions` list.
+
+    A cassette's text is put together from these, so that adding an interaction to a long
+    cassette costs that interaction, not the whole cassette again.
+    """
+    return _yaml.dump_fragment([_interaction(interaction)])
+
+
+def cassette_yaml(interactions: list[str], metadata: CassetteMetadata | None) -> str:
+    """The file text from its interactions' YAML (see `interaction_yaml`) and metadata:
+    vcrpy's `interactions` and `version`, with llmx-replay's additions beside them."""
     extras: dict[str, Any] = {"format": FORMAT}
-    if cassette.metadata is not None:
-        extras.update(cassette.metadata.model_dump(exclude_none=True))
-    document["llmx_replay"] = extras
-    document["version"] = 1
-    return document
+    if metadata is not None:
+        extras.update(metadata.model_dump(exclude_none=True))
+    listed = "interactions:\n" + "".join(interactions) if interactions else "interactions: []\n"
+    tail = _yaml.dump_fragment({"llmx_replay": extras, "version": 1})
+    return f"{_yaml.MARKER}\n{listed}{tail}"
 
 
 def dumps(cassette: Cassette) -> str:
     """The cassette's file text."""
-    return _yaml.dump(to_document(cassette))
+    return cassette_yaml([interaction_yaml(i) for i in cassette.interactions], cassette.metadata)
 
 
 def save_cassette(path: Path, cassette: Cassette) -> None:
@@ -116,6 +129,7 @@ def write_atomically(path: Path, data: bytes) -> None:
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
     )
     try:
+        os.chmod(temporary, _file_mode(path))
         with os.fdopen(descriptor, "wb") as stream:
             stream.write(data)
             stream.flush()
@@ -124,6 +138,16 @@ def write_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _file_mode(path: Path) -> int:
+    """The mode the file has, or the one the umask gives a new file (mkstemp makes 0600)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 @contextmanager

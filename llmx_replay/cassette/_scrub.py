@@ -3,7 +3,7 @@
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from llmx_replay.cassette._model import Cassette, Interaction, RecordedRequest, RecordedResponse
 
@@ -26,8 +26,8 @@ DEFAULT_SECRET_HEADERS = frozenset(
 DEFAULT_SECRET_QUERY_PARAMS = frozenset({"key", "api_key", "api-key"})
 
 _KEY_SHAPES = (
-    ("an Anthropic API key", re.compile(r"sk-ant-[A-Za-z0-9_-]{16,}")),
-    ("an OpenAI-style API key", re.compile(r"sk-(?!ant-)[A-Za-z0-9_-]{20,}")),
+    ("an Anthropic API key", re.compile(r"(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{16,}")),
+    ("an OpenAI-style API key", re.compile(r"(?<![A-Za-z0-9_-])sk-(?!ant-)[A-Za-z0-9_-]{20,}")),
     ("a Google API key", re.compile(r"AIza[0-9A-Za-z_-]{35}")),
     ("a bearer token", re.compile(r"[Bb]earer\s+[A-Za-z0-9._~+/-]{16,}=*")),
 )
@@ -88,9 +88,15 @@ def find_secrets(cassette: Cassette) -> list[str]:
     """Where the cassette still holds something shaped like an API key or bearer token."""
     found: list[str] = []
     for index, interaction in enumerate(cassette.interactions):
-        where = f"interactions[{index}]"
-        request = interaction.request
-        found += _scan(request.uri, f"{where}.request.uri")
-        found += _scan_message(request, f"{where}.request", request.body)
-        found += _scan_message(interaction.response, f"{where}.response", interaction.response.body)
+        found += find_interaction_secrets(interaction, index)
+    return found
+
+
+def find_interaction_secrets(interaction: Interaction, index: int) -> list[str]:
+    """`find_secrets` for the interaction at `index` of its cassette."""
+    where = f"interactions[{index}]"
+    request = interaction.request
+    found = _scan(unquote_plus(request.uri), f"{where}.request.uri")
+    found += _scan_message(request, f"{where}.request", request.body)
+    found += _scan_message(interaction.response, f"{where}.response", interaction.response.body)
     return found

@@ -3,12 +3,18 @@
 from datetime import UTC, datetime
 from pathlib import Path
 
+from llmx_replay._exceptions import SecretInCassette
 from llmx_replay._version import __version__
 from llmx_replay.cassette._load import load_cassette
 from llmx_replay.cassette._match import BodyCanonicalizer
-from llmx_replay.cassette._model import Cassette, CassetteMetadata, Interaction
-from llmx_replay.cassette._save import directory_lock, save_cassette
-from llmx_replay.cassette._scrub import Scrubber
+from llmx_replay.cassette._model import CassetteMetadata, Interaction
+from llmx_replay.cassette._save import (
+    cassette_yaml,
+    directory_lock,
+    interaction_yaml,
+    write_atomically,
+)
+from llmx_replay.cassette._scrub import Scrubber, find_interaction_secrets
 
 
 def _metadata(interaction: Interaction) -> CassetteMetadata:
@@ -31,10 +37,11 @@ def _metadata(interaction: Interaction) -> CassetteMetadata:
 class CassetteWriter:
     """Writes each recorded interaction to the cassette at `path` as soon as it is complete.
 
-    Every write re-reads the file under a lock, so recordings from other processes are kept.
-    `fresh`: the first write starts the file anew (record mode ``rewrite``). `replace`: a
-    recording replaces the first interaction recorded for the same request, which it was
-    made to renew (record mode ``all``); otherwise it is appended.
+    Each write takes a lock on the folder; the file is read again only when another writer
+    (a pytest-xdist worker) changed it since this one wrote it, so adding an interaction
+    costs that interaction. `fresh`: the first write starts the file anew (record mode
+    ``rewrite``). `replace`: a recording replaces the first interaction recorded for the same
+    request, which it was made to renew (record mode ``all``); otherwise it is appended.
     """
 
     def __init__(
@@ -52,31 +59,56 @@ class CassetteWriter:
         self._fresh = fresh
         self._replace = replace
         self._renewed: set[int] = set()
+        self._interactions: list[Interaction] = []
+        self._texts: list[str] = []
+        self._written: tuple[int, int, int] | None = None
 
     def add(self, interaction: Interaction) -> None:
         interaction = self._scrubber.interaction(interaction)
+        text = interaction_yaml(interaction)
         with directory_lock(self.path.parent):
-            existing: list[Interaction] = []
-            if not self._fresh and self.path.exists():
-                existing = list(load_cassette(self.path).interactions)
-            self._fresh = False
-            position = self._renewable(existing, interaction) if self._replace else None
+            self._catch_up()
+            position = self._renewable(interaction) if self._replace else None
+            index = len(self._interactions) if position is None else position
+            secrets = find_interaction_secrets(interaction, index)
+            if secrets:
+                raise SecretInCassette(str(self.path), secrets)
             if position is None:
-                existing.append(interaction)
+                self._interactions.append(interaction)
+                self._texts.append(text)
             else:
-                existing[position] = interaction
+                self._interactions[position] = interaction
+                self._texts[position] = text
                 self._renewed.add(position)
-            cassette = Cassette(
-                interactions=existing, source_format="llmx-replay", metadata=_metadata(interaction)
-            )
-            save_cassette(self.path, cassette)
+            write_atomically(self.path, cassette_yaml(self._texts, _metadata(interaction)).encode())
+            self._written = _stamp(self.path)
 
-    def _renewable(self, existing: list[Interaction], interaction: Interaction) -> int | None:
+    def _catch_up(self) -> None:
+        """Take the file as it is now, unless it is what this writer last wrote."""
+        if self._fresh:
+            self._fresh = False
+            return
+        stamp = _stamp(self.path)
+        if stamp is None or stamp == self._written:
+            return
+        self._interactions = list(load_cassette(self.path).interactions)
+        self._texts = [interaction_yaml(interaction) for interaction in self._interactions]
+
+    def _renewable(self, interaction: Interaction) -> int | None:
         request = interaction.request
         key = self._canonicalizer.key(request.method, request.uri, request.body)
-        for position, candidate in enumerate(existing):
+        for position, candidate in enumerate(self._interactions):
             recorded = candidate.request
             same = self._canonicalizer.key(recorded.method, recorded.uri, recorded.body) == key
             if same and position not in self._renewed:
                 return position
         return None
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What tells one version of a file from another: inode, size and change time."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return None
+    return (status.st_ino, status.st_size, status.st_mtime_ns)

@@ -29,6 +29,7 @@ _NOT_LITERAL = re.compile(
     "[^\t\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
     "|[ \t]\n|[ \t]$|^\n*[ \t]"
 )
+_LINE_BREAK = re.compile("[\r\n\x85\u2028\u2029]")
 _LINE_START = re.compile(r"\n(?=[^\n])")
 
 
@@ -48,9 +49,15 @@ class _Dumper(yaml.CSafeDumper):
         )
         self.blocks: list[str] = []
 
+    def represent_text(self, text: str) -> yaml.Node:
+        # A string with a line break goes on one line, escaped: no line of the file that
+        # is not a block header can then look like one to `load`.
+        style = '"' if _LINE_BREAK.search(text) else None
+        return self.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
     def represent_block(self, block: Block) -> yaml.Node:
         if _NOT_LITERAL.search(block.text) or not block.text.strip():
-            return self.represent_scalar("tag:yaml.org,2002:str", block.text)
+            return self.represent_text(block.text)
         self.blocks.append(block.text)
         return self.represent_scalar(_BLOCK_TAG, str(len(self.blocks) - 1))
 
@@ -62,11 +69,11 @@ class _Loader(yaml.CSafeLoader):
 class _BlockLoader(_Loader):
     """Reads the skeleton left by `_cut_blocks`, taking block texts from `blocks`."""
 
-    def __init__(self, stream: str, blocks: list[str]) -> None:
+    def __init__(self, stream: bytes, blocks: list[bytes]) -> None:
         super().__init__(stream)
         self.blocks = blocks
 
-    def construct_block(self, node: yaml.ScalarNode) -> str:
+    def construct_block(self, node: yaml.ScalarNode) -> bytes:
         return self.blocks[int(self.construct_scalar(node))]
 
 
@@ -87,6 +94,7 @@ def _python_object(loader: yaml.BaseLoader, suffix: str, node: yaml.Node) -> Any
     return loader.construct_scalar(node)  # type: ignore[arg-type]
 
 
+_Dumper.add_representer(str, _Dumper.represent_text)
 _Dumper.add_representer(Block, _Dumper.represent_block)
 _BlockLoader.add_constructor(_BLOCK_TAG, _BlockLoader.construct_block)
 _Loader.add_constructor("!binary", _ruby_binary)
@@ -94,7 +102,15 @@ _Loader.add_multi_constructor("tag:yaml.org,2002:python/", _python_object)
 
 
 def dump(document: Any) -> str:
-    """`document` as YAML, its `Block` strings as literal blocks where that is exact."""
+    """`document` as a cassette file's text, marked for the fast reader."""
+    return MARKER + "\n" + dump_fragment(document)
+
+
+def dump_fragment(document: Any) -> str:
+    """`document` as YAML, its `Block` strings as literal blocks where that is exact.
+
+    Fragments can be put together: a one-item list dumps as that item of a top-level list.
+    """
     stream = io.StringIO()
     dumper = _Dumper(stream)
     try:
@@ -104,7 +120,7 @@ def dump(document: Any) -> str:
     finally:
         dumper.dispose()
     text = stream.getvalue()
-    return MARKER + "\n" + _BLOCK_HEADER.sub(lambda m: _literal(m, dumper.blocks), text)
+    return _BLOCK_HEADER.sub(lambda m: _literal(m, dumper.blocks), text)
 
 
 def _literal(match: re.Match[str], blocks: list[str]) -> str:
@@ -120,41 +136,45 @@ def _literal(match: re.Match[str], blocks: list[str]) -> str:
 
 
 def load(data: bytes) -> Any:
-    """Parse cassette YAML; files this module wrote take the fast way."""
+    """Parse cassette YAML; files this module wrote take the fast way, in which the literal
+    blocks come back as their UTF-8 bytes (never decoded: a body stays as it was stored)."""
     if not data.startswith(MARKER.encode()):
         return yaml.load(data, Loader=_Loader)  # a safe loader subclass
-    blocks: list[str] = []
-    loader = _BlockLoader(_cut_blocks(data.decode(), blocks), blocks)
+    blocks: list[bytes] = []
+    loader = _BlockLoader(_cut_blocks(data, blocks), blocks)
     try:
         return loader.get_single_data()
     finally:
         loader.dispose()
 
 
-_LITERAL_HEADER = re.compile(r"^( *)([^\s:#][^:\n]*): \|([+-]?)\n", re.M)
+_LITERAL_HEADER = re.compile(rb"^( *)([^\s:#][^:\n]*): \|([+-]?)\n", re.M)
 
 
-def _cut_blocks(text: str, blocks: list[str]) -> str:
-    """Replace each literal block written by `dump` with a tagged reference into `blocks`."""
-    pieces: list[str] = []
+def _cut_blocks(data: bytes, blocks: list[bytes]) -> bytes:
+    """Replace each literal block written by `dump` with a tagged reference into `blocks`.
+
+    It works on the file's bytes: spaces and line breaks are single bytes in UTF-8, and a
+    body never needs a text copy (one that holds an emoji would take 4 bytes a character).
+    """
+    pieces: list[bytes] = []
     position = 0
     while True:
-        header = _LITERAL_HEADER.search(text, position)
+        header = _LITERAL_HEADER.search(data, position)
         if header is None:
-            pieces.append(text[position:])
-            return "".join(pieces)
+            pieces.append(data[position:])
+            return b"".join(pieces)
         indent, key, chomping = header.groups()
-        inner = indent + "  "
+        inner = indent + b"  "
         start = header.end()
-        end_match = re.compile(rf"\n(?!\n|{inner})").search(text, start)
-        end = len(text) if end_match is None else end_match.start() + 1
-        content = text[start:end]
-        content = content[len(inner) :].replace("\n" + inner, "\n")
-        if chomping == "-":
-            content = content.rstrip("\n")
-        elif chomping == "":
-            content = content.rstrip("\n") + "\n"
+        end_match = re.compile(rb"\n(?!\n|" + inner + rb")").search(data, start)
+        end = len(data) if end_match is None else end_match.start() + 1
+        content = data[start:end][len(inner) :].replace(b"\n" + inner, b"\n")
+        if chomping == b"-":
+            content = content.rstrip(b"\n")
+        elif chomping == b"":
+            content = content.rstrip(b"\n") + b"\n"
         blocks.append(content)
-        pieces.append(text[position : header.start()])
-        pieces.append(f"{indent}{key}: {_BLOCK_TAG} {len(blocks) - 1}\n")
+        pieces.append(data[position : header.start()])
+        pieces.append(b"%s%s: %s %d\n" % (indent, key, _BLOCK_TAG.encode(), len(blocks) - 1))
         position = end

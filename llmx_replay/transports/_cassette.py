@@ -72,7 +72,7 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self.record_mode = (
             RecordMode.default() if record_mode is None else RecordMode.parse(record_mode)
         )
-        existed = self.path.exists()
+        existed = self._existed = self.path.exists()
         mode = self.record_mode
         loaded = (
             load_cassette(self.path)
@@ -112,7 +112,8 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def _why_not_recorded(self) -> str:
         if self.record_mode is RecordMode.NONE:
-            return " (record mode 'none' never records)"
+            missing = "" if self._existed else ", and the cassette does not exist"
+            return f" (record mode 'none' never records{missing})"
         return f" (record mode '{self.record_mode}' does not record into an existing cassette)"
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:

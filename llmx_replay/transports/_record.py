@@ -5,6 +5,7 @@ through. The interaction goes to its sink when the body ends, when reading it fa
 when the caller closes the response early or is cancelled; a recording cut short says so.
 """
 
+import asyncio
 import re
 import time
 import zlib
@@ -21,6 +22,8 @@ from llmx_replay.cassette._writer import CassetteWriter
 Sink = Callable[[Interaction], None]
 
 _CLOSED_EARLY = "the caller closed the response before its end"
+BROKE_OFF = "the body broke off: "
+"""How a recording that a network error cut short starts its `partial` reason."""
 _ENDS_WITH_DONE = re.compile(rb"data: ?\[DONE\][ \t]*(\r\n|\r|\n){2}\s*$")
 _WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
@@ -103,15 +106,23 @@ class _Recording:
 
 
 def _stopped_by(error: BaseException) -> str:
-    return f"the body broke off: {type(error).__name__}: {error}".rstrip(": ")
+    return f"{BROKE_OFF}{type(error).__name__}: {error}"
 
 
 class _RecordingStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """Copies each chunk into the recording on its way to the caller.
+
+    The recording is handed on when the body ends, or else when the response is closed
+    (with why it stopped short): never while a generator is being finalized, where a failure
+    to write the cassette would be lost.
+    """
+
     def __init__(
         self, stream: httpx.SyncByteStream | httpx.AsyncByteStream, recording: _Recording
     ) -> None:
         self._stream = stream
         self._recording = recording
+        self._stopped_by: str | None = None
 
     def __iter__(self) -> Iterator[bytes]:
         assert isinstance(self._stream, httpx.SyncByteStream)
@@ -119,11 +130,8 @@ class _RecordingStream(httpx.SyncByteStream, httpx.AsyncByteStream):
             for chunk in self._stream:
                 self._recording.chunk(chunk)
                 yield chunk
-        except GeneratorExit:
-            self._recording.end(_CLOSED_EARLY)
-            raise
-        except BaseException as error:
-            self._recording.end(_stopped_by(error))
+        except Exception as error:
+            self._stopped_by = _stopped_by(error)
             raise
         self._recording.end(None)
 
@@ -133,27 +141,28 @@ class _RecordingStream(httpx.SyncByteStream, httpx.AsyncByteStream):
             async for chunk in self._stream:
                 self._recording.chunk(chunk)
                 yield chunk
-        except GeneratorExit:
-            self._recording.end(_CLOSED_EARLY)
+        except asyncio.CancelledError:
+            self._stopped_by = "the caller was cancelled before the end"
             raise
-        except BaseException as error:
-            self._recording.end(_stopped_by(error))
+        except Exception as error:
+            self._stopped_by = _stopped_by(error)
             raise
-        self._recording.end(None)
+        # Writing the cassette must not hold up the event loop.
+        await asyncio.to_thread(self._recording.end, None)
 
     def close(self) -> None:
         try:
             if isinstance(self._stream, httpx.SyncByteStream):
                 self._stream.close()
         finally:
-            self._recording.end(_CLOSED_EARLY)
+            self._recording.end(self._stopped_by or _CLOSED_EARLY)
 
     async def aclose(self) -> None:
         try:
             if isinstance(self._stream, httpx.AsyncByteStream):
                 await self._stream.aclose()
         finally:
-            self._recording.end(_CLOSED_EARLY)
+            await asyncio.to_thread(self._recording.end, self._stopped_by or _CLOSED_EARLY)
 
 
 def _recorded_request(request: httpx.Request, body: bytes) -> RecordedRequest:

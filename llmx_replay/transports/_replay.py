@@ -22,6 +22,7 @@ from llmx_replay.cassette._load import load_cassette
 from llmx_replay.cassette._match import BodyCanonicalizer, InteractionIndex
 from llmx_replay.cassette._model import Cassette, RecordedResponse
 from llmx_replay.cassette._scrub import Scrubber
+from llmx_replay.transports._record import BROKE_OFF
 
 Pacing = Literal["instant", "recorded"]
 
@@ -115,11 +116,29 @@ def _with_faults(pieces: list[_Piece], faults: Faults) -> list[_Piece]:
     return events
 
 
+def recorded_break(partial: str | None) -> httpx.TransportError | None:
+    """The network error that cut a recording short, rebuilt to end its replay the same way."""
+    if partial is None or not partial.startswith(BROKE_OFF):
+        return None
+    name, _, message = partial.removeprefix(BROKE_OFF).partition(": ")
+    kind = getattr(httpx, name, None)
+    if isinstance(kind, type) and issubclass(kind, httpx.TransportError):
+        return kind(message)
+    return httpx.ReadError(message)
+
+
 class _ReplayStream(httpx.SyncByteStream, httpx.AsyncByteStream):
-    def __init__(self, pieces: Sequence[_Piece], read_timeout: float | None, clock: Clock) -> None:
+    def __init__(
+        self,
+        pieces: Sequence[_Piece],
+        read_timeout: float | None,
+        clock: Clock,
+        ending: httpx.TransportError | None = None,
+    ) -> None:
         self._pieces = pieces
         self._read_timeout = read_timeout
         self._clock = clock
+        self._ending = ending
 
     def _stall(self, delay: float) -> float | None:
         """The wait before giving up, when `delay` is longer than the read timeout."""
@@ -138,6 +157,8 @@ class _ReplayStream(httpx.SyncByteStream, httpx.AsyncByteStream):
                     raise httpx.ReadTimeout("the replayed stream stalled past the read timeout")
                 self._clock.sleep(piece.delay)
             yield piece.data
+        if self._ending is not None:
+            raise self._ending
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         for piece in self._pieces:
@@ -148,6 +169,8 @@ class _ReplayStream(httpx.SyncByteStream, httpx.AsyncByteStream):
                     raise httpx.ReadTimeout("the replayed stream stalled past the read timeout")
                 await self._clock.asleep(piece.delay)
             yield piece.data
+        if self._ending is not None:
+            raise self._ending
 
 
 def _read_timeout(request: httpx.Request) -> float | None:
@@ -214,7 +237,12 @@ class Player:
         return httpx.Response(
             response.status,
             headers=response.headers,
-            stream=_ReplayStream(pieces, _read_timeout(request), self._clock),
+            stream=_ReplayStream(
+                pieces,
+                _read_timeout(request),
+                self._clock,
+                None if faults.cut_after is not None else recorded_break(response.partial),
+            ),
             extensions={"reason_phrase": response.reason.encode()},
         )
 
@@ -229,7 +257,9 @@ class Player:
         response = self.find(request)
         if response is None:
             return None
-        self._clock.sleep(self._headers_delay(response))
+        delay = self._headers_delay(response)
+        if delay:  # even a zero sleep costs the scheduler's time
+            self._clock.sleep(delay)
         return self.serve(request, response)
 
     async def aanswer(self, request: httpx.Request) -> httpx.Response | None:
@@ -237,7 +267,9 @@ class Player:
         response = self.find(request)
         if response is None:
             return None
-        await self._clock.asleep(self._headers_delay(response))
+        delay = self._headers_delay(response)
+        if delay:
+            await self._clock.asleep(delay)
         return self.serve(request, response)
 
 

@@ -1,0 +1,287 @@
+"""What a recording holds, interaction by interaction: `llmx-replay inspect`, and the facts
+`llmx-replay diff` compares."""
+
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+
+from llmx_replay._play import SSE_FORMAT, Playback, play_response
+from llmx_replay.cassette import Cassette, Interaction, RecordedResponse
+from llmx_replay.models.events import Completed, ErrorEvent, OutputItemDone, TokenUsage
+from llmx_replay.models.items import FunctionCall, Message, Reasoning
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What the client makes of a response, played in aggregated mode."""
+
+    text: str
+    reasoning: str
+    tool_calls: tuple[FunctionCall, ...]
+    finish_reason: str | None
+    usage: TokenUsage | None
+    error: ErrorEvent | None
+
+
+def _played_turn(response: RecordedResponse) -> Turn:
+    text: list[str] = []
+    reasoning: list[str] = []
+    calls: list[FunctionCall] = []
+    completed: Completed | None = None
+    error: ErrorEvent | None = None
+    for event in play_response(response, Playback(mode="aggregated")):
+        if isinstance(event, OutputItemDone):
+            item = event.item
+            if isinstance(item, Message):
+                text.append(item.text)
+            elif isinstance(item, Reasoning):
+                reasoning.append(item.text)
+            elif isinstance(item, FunctionCall):
+                calls.append(item)
+        elif isinstance(event, Completed):
+            completed = event
+        elif isinstance(event, ErrorEvent):
+            error = event
+    return Turn(
+        text="".join(text),
+        reasoning="".join(reasoning),
+        tool_calls=tuple(calls),
+        finish_reason=completed.finish_reason if completed else None,
+        usage=completed.token_usage if completed else None,
+        error=error,
+    )
+
+
+@dataclass(frozen=True)
+class InteractionFacts:
+    """One interaction as `inspect` shows it; times in ms from the start of the request,
+    None when the recording has no timing (cassettes written by other tools)."""
+
+    index: int
+    method: str
+    uri: str
+    status: int
+    provider: str | None
+    model: str | None
+    chunk_sizes: tuple[int, ...]
+    events: int
+    headers_ms: float | None
+    first_chunk_ms: float | None
+    total_ms: float | None
+    partial: str | None
+    turn: Turn | None  # None for what is not a Chat Completions request
+
+    @property
+    def chunks(self) -> int:
+        return len(self.chunk_sizes)
+
+
+def _host(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        host = httpx.URL(url).host
+    except httpx.InvalidURL:
+        return None
+    return host or None
+
+
+def _model_in(document: Any) -> str | None:
+    model = document.get("model") if isinstance(document, dict) else None
+    return model if isinstance(model, str) else None
+
+
+def _json(data: bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _first_chunk_model(response: RecordedResponse) -> str | None:
+    """The `model` of the first JSON chunk of the body (or of a JSON body)."""
+    if response.body.lstrip()[:1] == b"{":
+        return _model_in(_json(response.body))
+    for event in response.event_chunks():
+        for line in event.splitlines():
+            if line.startswith(b"data:"):
+                document = _json(line[5:])
+                if isinstance(document, dict):
+                    return _model_in(document)
+    return None
+
+
+def _interaction_facts(
+    index: int, interaction: Interaction, cassette: Cassette
+) -> InteractionFacts:
+    request, response = interaction.request, interaction.response
+    metadata = cassette.metadata
+    chunks = response.chunks
+    return InteractionFacts(
+        index=index,
+        method=request.method,
+        uri=request.uri,
+        status=response.status,
+        provider=_host(request.uri) or _host(metadata.base_url if metadata else None),
+        model=_model_in(_json(request.body or b"")) or _first_chunk_model(response),
+        chunk_sizes=tuple(len(data) for data, _ in response.recorded_chunks()),
+        events=sum(1 for _ in response.event_chunks()),
+        headers_ms=response.headers_ms,
+        first_chunk_ms=chunks[0][1] if chunks else None,
+        total_ms=chunks[-1][1] if chunks else response.headers_ms,
+        partial=response.partial,
+        # A raw SSE body comes without its request, and is a Chat Completions stream.
+        turn=_played_turn(response)
+        if request.is_chat_completions or cassette.source_format == SSE_FORMAT
+        else None,
+    )
+
+
+def cassette_facts(cassette: Cassette) -> list[InteractionFacts]:
+    return [
+        _interaction_facts(index, interaction, cassette)
+        for index, interaction in enumerate(cassette.interactions)
+    ]
+
+
+def chunk_size_summary(sizes: tuple[int, ...]) -> dict[str, int] | None:
+    if not sizes:
+        return None
+    return {"min": min(sizes), "median": statistics.median_low(sizes), "max": max(sizes)}
+
+
+# --- the report ------------------------------------------------------------------------
+
+
+def _usage_json(usage: TokenUsage | None) -> dict[str, int] | None:
+    return None if usage is None else usage.model_dump()
+
+
+def _error_json(error: ErrorEvent | None) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    return {"kind": error.kind, "message": error.message, "status": error.status}
+
+
+def _facts_json(facts: InteractionFacts) -> dict[str, Any]:
+    turn = facts.turn
+    return {
+        "index": facts.index,
+        "method": facts.method,
+        "uri": facts.uri,
+        "status": facts.status,
+        "provider": facts.provider,
+        "model": facts.model,
+        "chunks": facts.chunks,
+        "events": facts.events,
+        "headers_ms": facts.headers_ms,
+        "first_chunk_ms": facts.first_chunk_ms,
+        "total_ms": facts.total_ms,
+        "finish_reason": turn.finish_reason if turn else None,
+        "usage": _usage_json(turn.usage if turn else None),
+        "error": _error_json(turn.error if turn else None),
+        "partial": facts.partial,
+    }
+
+
+def inspect_json(cassette: Cassette, source: str) -> dict[str, Any]:
+    """The whole report as one JSON-ready object."""
+    metadata = cassette.metadata
+    return {
+        "file": source,
+        "format": cassette.source_format,
+        "metadata": metadata.model_dump() if metadata else None,
+        "interactions": [_facts_json(facts) for facts in cassette_facts(cassette)],
+    }
+
+
+def _milliseconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _usage_cell(usage: TokenUsage | None) -> str:
+    if usage is None:
+        return "-"
+    return f"{usage.input_tokens}/{usage.output_tokens}/{usage.total_tokens}"
+
+
+_COLUMNS = (
+    "#",
+    "status",
+    "provider",
+    "model",
+    "chunks",
+    "headers",
+    "first",
+    "total",
+    "finish",
+    "tokens",
+    "partial",
+    "request",
+)
+_LEGEND = (
+    "(headers, first, total: ms from the start of the request to the headers, the first "
+    "chunk and the last; tokens: input/output/total)"
+)
+
+
+def _row(facts: InteractionFacts) -> list[str]:
+    turn = facts.turn
+    finish = (turn.finish_reason or "none") if turn and not turn.error else "-"
+    return [
+        str(facts.index),
+        str(facts.status),
+        facts.provider or "-",
+        facts.model or "-",
+        str(facts.chunks),
+        _milliseconds(facts.headers_ms),
+        _milliseconds(facts.first_chunk_ms),
+        _milliseconds(facts.total_ms),
+        finish,
+        _usage_cell(turn.usage if turn else None),
+        "yes" if facts.partial else "-",
+        f"{facts.method} {facts.uri or '-'}",
+    ]
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    """Rows as left-aligned columns, two spaces apart, without trailing spaces."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def _notes(facts: InteractionFacts) -> list[str]:
+    notes: list[str] = []
+    error = facts.turn.error if facts.turn else None
+    if error is not None:
+        status = f", status {error.status}" if error.status is not None else ""
+        notes.append(f"interaction {facts.index}: error: {error.kind}{status}: {error.message}")
+    if facts.partial:
+        notes.append(f"interaction {facts.index}: partial: {facts.partial}")
+    return notes
+
+
+def inspect_text(cassette: Cassette, source: str) -> str:
+    """The report for people: the cassette's facts, a table, then errors and partial
+    recordings in full."""
+    lines = [f"file: {source}", f"format: {cassette.source_format}"]
+    if cassette.metadata is not None:
+        lines += [
+            f"{name}: {value}"
+            for name, value in cassette.metadata.model_dump().items()
+            if value is not None
+        ]
+    all_facts = cassette_facts(cassette)
+    lines.append(f"interactions: {len(all_facts)}")
+    if all_facts:
+        lines += ["", *_table([list(_COLUMNS), *(_row(facts) for facts in all_facts)]), _LEGEND]
+    notes = [note for facts in all_facts for note in _notes(facts)]
+    if notes:
+        lines += ["", *notes]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,138 @@
+"""Our httpx transports inside an httpx2 client, such as the one the openai SDK runs on.
+
+httpx2 has classes of its own, so an httpx transport cannot be handed to it directly;
+`for_httpx2` wraps one. Each httpx2 request becomes an httpx request (method, URL, headers
+in order, body, timeouts), and the wrapped transport's response comes back as an httpx2
+response whose body passes every chunk through the moment it arrives. httpx errors from the
+wrapped transport are raised as the httpx2 errors of the same name, so that httpx2 and the
+SDK treat them as their own (a stalled replay is an ``httpx2.ReadTimeout``).
+
+httpx2 is optional: only this module imports it.
+"""
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+
+try:
+    import httpx2
+except ImportError as error:  # pragma: no cover - depends on what is installed
+    raise ImportError(
+        "llmx_replay.transports.for_httpx2 needs httpx2 (pip install httpx2)"
+    ) from error
+
+__all__ = ["Httpx2Transport", "for_httpx2"]
+
+_RESPONSE_EXTENSIONS = ("http_version", "reason_phrase")
+
+
+def _httpx2_error(error: httpx.RequestError) -> httpx2.RequestError:
+    """The httpx2 error of the same name as `error` (``ReadTimeout`` -> ``ReadTimeout``)."""
+    kind = getattr(httpx2, type(error).__name__, None)
+    if not (isinstance(kind, type) and issubclass(kind, httpx2.RequestError)):
+        kind = httpx2.TransportError if isinstance(error, httpx.TransportError) else None
+    return (kind or httpx2.RequestError)(str(error))
+
+
+def _httpx_request(request: httpx2.Request, body: bytes) -> httpx.Request:
+    extensions = {}
+    if "timeout" in request.extensions:
+        extensions["timeout"] = request.extensions["timeout"]
+    return httpx.Request(
+        request.method,
+        str(request.url),
+        headers=request.headers.raw,
+        content=body,
+        extensions=extensions,
+    )
+
+
+def _httpx2_response(
+    response: httpx.Response, stream: httpx2.SyncByteStream | httpx2.AsyncByteStream
+) -> httpx2.Response:
+    extensions = {k: v for k, v in response.extensions.items() if k in _RESPONSE_EXTENSIONS}
+    return httpx2.Response(
+        response.status_code, headers=response.headers.raw, stream=stream, extensions=extensions
+    )
+
+
+class _SyncStream(httpx2.SyncByteStream):
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+
+    def __iter__(self) -> Iterator[bytes]:
+        stream = self._response.stream
+        if not isinstance(stream, httpx.SyncByteStream):
+            raise TypeError("the wrapped transport answered with an async body")
+        try:
+            yield from stream
+        except httpx.RequestError as error:
+            raise _httpx2_error(error) from error
+
+    def close(self) -> None:
+        self._response.close()
+
+
+class _AsyncStream(httpx2.AsyncByteStream):
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        stream = self._response.stream
+        if not isinstance(stream, httpx.AsyncByteStream):
+            raise TypeError("the wrapped transport answered with a sync body")
+        try:
+            async for chunk in stream:
+                yield chunk
+        except httpx.RequestError as error:
+            raise _httpx2_error(error) from error
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+class Httpx2Transport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
+    """An httpx2 transport, sync and async, that sends each request through `transport`,
+    one of our httpx transports (`RecordingTransport`, `ReplayTransport`,
+    `CassetteTransport`) or any other."""
+
+    def __init__(self, transport: httpx.BaseTransport | httpx.AsyncBaseTransport) -> None:
+        self.transport = transport
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        if not isinstance(self.transport, httpx.BaseTransport):
+            raise TypeError("the wrapped transport is async only; use an httpx2.AsyncClient")
+        body = request.read()
+        try:
+            response = self.transport.handle_request(_httpx_request(request, body))
+        except httpx.RequestError as error:
+            raise _httpx2_error(error) from error
+        return _httpx2_response(response, _SyncStream(response))
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if not isinstance(self.transport, httpx.AsyncBaseTransport):
+            raise TypeError("the wrapped transport is sync only; use an httpx2.Client")
+        body = await request.aread()
+        try:
+            response = await self.transport.handle_async_request(_httpx_request(request, body))
+        except httpx.RequestError as error:
+            raise _httpx2_error(error) from error
+        return _httpx2_response(response, _AsyncStream(response))
+
+    def close(self) -> None:
+        if isinstance(self.transport, httpx.BaseTransport):
+            self.transport.close()
+
+    async def aclose(self) -> None:
+        if isinstance(self.transport, httpx.AsyncBaseTransport):
+            await self.transport.aclose()
+
+
+def for_httpx2(transport: httpx.BaseTransport | httpx.AsyncBaseTransport) -> Httpx2Transport:
+    """`transport` as an httpx2 transport, for ``httpx2.Client(transport=...)`` or
+    ``httpx2.AsyncClient(transport=...)``, and so for the openai SDK's ``http_client``::
+
+        http = httpx2.Client(transport=for_httpx2(ReplayTransport("chat.yaml")))
+        client = openai.OpenAI(base_url=..., api_key="unused", http_client=http)
+    """
+    return Httpx2Transport(transport)

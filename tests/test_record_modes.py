@@ -1,0 +1,240 @@
+"""Record modes (issue 3, section 3): `CassetteTransport` replays or records as its mode says.
+
+The live side is an `httpx.MockTransport` that counts the requests reaching it and answers
+each with the prompt it was asked and a version label, so a test can tell a replayed answer
+(an older version) from a live one.
+"""
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from llmx_replay import InputError
+from llmx_replay._exceptions import NoMatchingInteraction
+from llmx_replay.cassette import load_cassette
+from llmx_replay.transports import CassetteTransport, RecordMode
+
+URL = "https://llm.example.com/v1/chat/completions"
+
+
+class Upstream:
+    """The live server: answers ``{"answer": "<prompt> <version>"}`` and counts requests."""
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+        self.prompts: list[str] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        asked = json.loads(request.content)["prompt"]
+        self.prompts.append(asked)
+        return httpx.Response(200, json={"answer": f"{asked} {self.version}"})
+
+    @property
+    def calls(self) -> int:
+        return len(self.prompts)
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self)
+
+
+def ask(transport: CassetteTransport, *prompts: str) -> list[str]:
+    """Each prompt's answer, asked in order through one client over `transport`."""
+    with httpx.Client(transport=transport) as client:
+        return [
+            client.post(URL, json={"model": "m", "prompt": asked}).json()["answer"]
+            for asked in prompts
+        ]
+
+
+def on_disk(path: Path) -> list[tuple[str, str]]:
+    """The (prompt, answer) of each interaction in the cassette at `path`, in order."""
+    pairs = []
+    for interaction in load_cassette(path).interactions:
+        assert interaction.request.body is not None
+        asked = json.loads(interaction.request.body)["prompt"]
+        pairs.append((asked, json.loads(interaction.response.body)["answer"]))
+    return pairs
+
+
+def recorded(path: Path, *prompts: str, version: str = "v1") -> Path:
+    """A cassette at `path` recorded from a live server at `version`."""
+    upstream = Upstream(version)
+    ask(CassetteTransport(path, record_mode="rewrite", inner=upstream.transport), *prompts)
+    assert upstream.calls == len(prompts)
+    assert on_disk(path) == [(p, f"{p} {version}") for p in prompts]
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# none
+# --------------------------------------------------------------------------------------------
+
+
+def test_none_replays_and_never_calls_inner(tmp_path: Path) -> None:
+    path = recorded(tmp_path / "c.yaml", "a", "b")
+    before = path.read_bytes()
+    upstream = Upstream("v2")
+    transport = CassetteTransport(path, record_mode="none", inner=upstream.transport)
+
+    assert ask(transport, "b", "a") == ["b v1", "a v1"]
+    with pytest.raises(NoMatchingInteraction) as caught:
+        ask(transport, "c")
+
+    assert upstream.calls == 0
+    assert "record mode 'none'" in str(caught.value)
+    assert str(path) in str(caught.value)
+    assert path.read_bytes() == before
+
+
+def test_none_with_a_missing_cassette_fails_on_the_first_request(tmp_path: Path) -> None:
+    path = tmp_path / "missing.yaml"
+    upstream = Upstream("v1")
+    transport = CassetteTransport(path, record_mode=RecordMode.NONE, inner=upstream.transport)
+
+    with pytest.raises(NoMatchingInteraction) as caught:
+        ask(transport, "a")
+
+    assert str(path) in str(caught.value)
+    assert "none" in str(caught.value)
+    assert upstream.calls == 0
+    assert not path.exists()
+
+
+# --------------------------------------------------------------------------------------------
+# once
+# --------------------------------------------------------------------------------------------
+
+
+def test_once_records_when_there_is_no_cassette(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    upstream = Upstream("v1")
+    transport = CassetteTransport(path, record_mode="once", inner=upstream.transport)
+    assert not path.exists()
+
+    assert ask(transport, "a", "b") == ["a v1", "b v1"]
+
+    assert upstream.calls == 2
+    assert on_disk(path) == [("a", "a v1"), ("b", "b v1")]
+
+
+def test_once_with_a_cassette_only_replays(tmp_path: Path) -> None:
+    path = recorded(tmp_path / "c.yaml", "a")
+    before = path.read_bytes()
+    upstream = Upstream("v2")
+    transport = CassetteTransport(path, record_mode="once", inner=upstream.transport)
+
+    assert ask(transport, "a") == ["a v1"]
+    with pytest.raises(NoMatchingInteraction) as caught:
+        ask(transport, "b")
+
+    assert "once" in str(caught.value)
+    assert upstream.calls == 0
+    assert path.read_bytes() == before
+
+
+# --------------------------------------------------------------------------------------------
+# new_episodes
+# --------------------------------------------------------------------------------------------
+
+
+def test_new_episodes_replays_known_and_records_unknown(tmp_path: Path) -> None:
+    path = recorded(tmp_path / "c.yaml", "a")
+    upstream = Upstream("v2")
+    transport = CassetteTransport(path, record_mode="new_episodes", inner=upstream.transport)
+
+    assert ask(transport, "a", "b") == ["a v1", "b v2"]
+
+    assert upstream.prompts == ["b"]
+    assert on_disk(path) == [("a", "a v1"), ("b", "b v2")]
+    # Both now replay without the network.
+    offline = Upstream("v3")
+    replay = CassetteTransport(path, record_mode="none", inner=offline.transport)
+    assert ask(replay, "b", "a") == ["b v2", "a v1"]
+    assert offline.calls == 0
+
+
+# --------------------------------------------------------------------------------------------
+# all
+# --------------------------------------------------------------------------------------------
+
+
+def test_all_always_calls_inner_and_renews_the_recording(tmp_path: Path) -> None:
+    path = recorded(tmp_path / "c.yaml", "a", "b")
+    upstream = Upstream("v2")
+    transport = CassetteTransport(path, record_mode="all", inner=upstream.transport)
+
+    assert ask(transport, "a") == ["a v2"]
+
+    assert upstream.prompts == ["a"]
+    # Interaction 0 is renewed in place, not duplicated; "b" is kept.
+    assert on_disk(path) == [("a", "a v2"), ("b", "b v1")]
+
+    assert ask(transport, "c") == ["c v2"]
+    assert upstream.calls == 2
+    assert on_disk(path) == [("a", "a v2"), ("b", "b v1"), ("c", "c v2")]
+
+
+# --------------------------------------------------------------------------------------------
+# rewrite
+# --------------------------------------------------------------------------------------------
+
+
+def test_rewrite_replaces_the_cassette_with_the_new_recordings(tmp_path: Path) -> None:
+    path = recorded(tmp_path / "c.yaml", "a", "b")
+    upstream = Upstream("v2")
+    transport = CassetteTransport(path, record_mode="rewrite", inner=upstream.transport)
+
+    assert ask(transport, "c", "a") == ["c v2", "a v2"]
+
+    assert upstream.prompts == ["c", "a"]
+    assert on_disk(path) == [("c", "c v2"), ("a", "a v2")]
+
+
+# --------------------------------------------------------------------------------------------
+# The default mode, and parsing
+# --------------------------------------------------------------------------------------------
+
+
+def test_default_mode_is_none_on_ci(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CI", "true")
+    assert RecordMode.default() is RecordMode.NONE
+    assert CassetteTransport(tmp_path / "c.yaml").record_mode is RecordMode.NONE
+
+
+def test_default_mode_is_once_elsewhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    assert RecordMode.default() is RecordMode.ONCE
+    assert CassetteTransport(tmp_path / "c.yaml").record_mode is RecordMode.ONCE
+
+
+@pytest.mark.parametrize(
+    ("text", "mode"),
+    [
+        ("none", RecordMode.NONE),
+        ("once", RecordMode.ONCE),
+        ("new_episodes", RecordMode.NEW_EPISODES),
+        ("all", RecordMode.ALL),
+        ("rewrite", RecordMode.REWRITE),
+    ],
+)
+def test_parse_valid_modes(text: str, mode: RecordMode) -> None:
+    assert RecordMode.parse(text) is mode
+    assert RecordMode.parse(mode) is mode
+
+
+def test_parse_rejects_an_unknown_mode_listing_the_valid_ones() -> None:
+    with pytest.raises(InputError) as caught:
+        RecordMode.parse("bogus")
+
+    message = str(caught.value)
+    assert "bogus" in message
+    for valid in ("none", "once", "new_episodes", "all", "rewrite"):
+        assert valid in message
+
+
+def test_unknown_mode_is_rejected_by_the_transport(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="new_episodes"):
+        CassetteTransport(tmp_path / "c.yaml", record_mode="bogus")

@@ -1,0 +1,671 @@
+"""The recorder (issue 3, section 2): `RecordingTransport` wraps a live transport.
+
+The live side is an `httpx.MockTransport` whose bodies really sleep between chunks, so that
+the tests can see when each chunk is produced, when the caller gets it, and what timing the
+cassette keeps. Covered: no read-ahead (chunk order and time to first chunk, a never-ending
+stream), what the cassette holds (chunk sizes and offsets, time to headers, the exact body,
+metadata), when it is written (normal end, early close, a failing body, a cancelled async
+caller, a stop right after ``[DONE]``), gzip bodies, secret scrubbing, sync and async.
+"""
+
+import asyncio
+import gzip
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+import yaml
+
+from llmx_replay import ChatClient, __version__
+from llmx_replay.cassette import load_cassette
+from llmx_replay.cassette._model import RecordedResponse
+from llmx_replay.models import Completed, ErrorEvent, ProviderSettings, ResponseEvent
+from llmx_replay.models.prompt import Prompt
+from llmx_replay.transports import RecordingTransport, ReplayTransport
+
+JsonObject = dict[str, Any]
+Flavour = Literal["sync", "async"]
+FLAVOURS: tuple[Flavour, ...] = ("sync", "async")
+
+BASE_URL = "https://llm.example.com/v1"
+URL = f"{BASE_URL}/chat/completions"
+MODEL = "gpt-test"
+BODY: JsonObject = {
+    "model": MODEL,
+    "messages": [{"role": "user", "content": "hi"}],
+    "stream": True,
+}
+REDACTED = "<redacted>"
+SSE_HEADERS: Mapping[str, str] = {"content-type": "text/event-stream"}
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers: SSE bodies
+# --------------------------------------------------------------------------------------------
+
+
+def event(payload: JsonObject | str) -> bytes:
+    data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+    return f"data: {data}\n\n".encode()
+
+
+DONE = event("[DONE]")
+
+
+def content(text: str) -> JsonObject:
+    return {"choices": [{"index": 0, "delta": {"content": text}}]}
+
+
+def finish(reason: str = "stop") -> JsonObject:
+    return {"choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}
+
+
+# A turn cut into chunks that do not follow event boundaries.
+TURN_BODY = event(content("Hel")) + event(content("lo")) + event(finish()) + DONE
+TURN_CHUNKS: tuple[bytes, ...] = (TURN_BODY[:20], TURN_BODY[20:75], TURN_BODY[75:])
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers: the live side
+# --------------------------------------------------------------------------------------------
+
+
+class PacedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A body that really sleeps `gaps[i]` seconds before producing chunk `i`.
+
+    `log` gets ``request i`` when chunk `i` is asked for and ``produce i`` when it is
+    handed out. An exception among the chunks is raised in its place.
+    """
+
+    def __init__(
+        self,
+        chunks: Sequence[bytes | Exception],
+        gaps: Sequence[float],
+        log: list[str],
+    ) -> None:
+        self.chunks = list(chunks)
+        self.gaps = list(gaps)
+        self.log = log
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        for index, (chunk, gap) in enumerate(zip(self.chunks, self.gaps, strict=True)):
+            self.log.append(f"request {index}")
+            if gap:
+                time.sleep(gap)
+            if isinstance(chunk, Exception):
+                raise chunk
+            self.log.append(f"produce {index}")
+            yield chunk
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for index, (chunk, gap) in enumerate(zip(self.chunks, self.gaps, strict=True)):
+            self.log.append(f"request {index}")
+            if gap:
+                await asyncio.sleep(gap)
+            if isinstance(chunk, Exception):
+                raise chunk
+            self.log.append(f"produce {index}")
+            yield chunk
+
+    def close(self) -> None:
+        self.closed = True
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class EndlessStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A body that never ends: a content event every `gap` seconds.
+
+    `limit` only keeps a recorder that reads ahead from hanging the suite: reaching it fails.
+    """
+
+    def __init__(self, gap: float = 0.01, limit: int = 200) -> None:
+        self.gap = gap
+        self.limit = limit
+        self.produced = 0
+
+    def _next(self) -> bytes:
+        if self.produced >= self.limit:
+            raise RuntimeError("the endless body was read far ahead of the caller")
+        self.produced += 1
+        return event(content(f"t{self.produced}"))
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            time.sleep(self.gap)
+            yield self._next()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while True:
+            await asyncio.sleep(self.gap)
+            yield self._next()
+
+
+class Upstream:
+    """An `httpx.MockTransport` handler: each request gets a fresh `PacedStream` of `chunks`
+    after `headers_delay` seconds. Keeps the requests, the streams and a shared `log`."""
+
+    def __init__(
+        self,
+        chunks: Sequence[bytes | Exception] = TURN_CHUNKS,
+        gaps: float | Sequence[float] = 0.0,
+        *,
+        headers_delay: float = 0.0,
+        status: int = 200,
+        headers: Mapping[str, str] = SSE_HEADERS,
+    ) -> None:
+        self.chunks = list(chunks)
+        self.gaps = [gaps] * len(self.chunks) if isinstance(gaps, int | float) else list(gaps)
+        self.headers_delay = headers_delay
+        self.status = status
+        self.headers = dict(headers)
+        self.requests: list[httpx.Request] = []
+        self.streams: list[PacedStream] = []
+        self.log: list[str] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.headers_delay:
+            time.sleep(self.headers_delay)
+        stream = PacedStream(self.chunks, self.gaps, self.log)
+        self.streams.append(stream)
+        return httpx.Response(self.status, headers=self.headers, stream=stream)
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self)
+
+
+def endless_transport(stream: EndlessStream) -> httpx.MockTransport:
+    return httpx.MockTransport(lambda request: httpx.Response(200, stream=stream))
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers: the caller
+# --------------------------------------------------------------------------------------------
+
+
+def read(
+    transport: httpx.BaseTransport,
+    *,
+    limit: int | None = None,
+    url: str = URL,
+    headers: Mapping[str, str] | None = None,
+) -> list[bytes]:
+    """The chunks a plain httpx caller gets from a streamed POST; it stops after `limit`."""
+    chunks: list[bytes] = []
+    with (
+        httpx.Client(transport=transport) as client,
+        client.stream("POST", url, json=BODY, headers=headers) as response,
+    ):
+        for chunk in response.iter_bytes():
+            chunks.append(chunk)
+            if limit is not None and len(chunks) >= limit:
+                break
+    return chunks
+
+
+async def aread(transport: httpx.AsyncBaseTransport, *, limit: int | None = None) -> list[bytes]:
+    chunks: list[bytes] = []
+    async with (
+        httpx.AsyncClient(transport=transport) as client,
+        client.stream("POST", URL, json=BODY) as response,
+    ):
+        async for chunk in response.aiter_bytes():
+            chunks.append(chunk)
+            if limit is not None and len(chunks) >= limit:
+                break
+    return chunks
+
+
+def record(
+    path: Path, inner: httpx.MockTransport, flavour: Flavour, *, limit: int | None = None
+) -> list[bytes]:
+    """Read a streamed POST through a recorder of `inner` into `path`, sync or async."""
+    transport = RecordingTransport(path, inner)
+    if flavour == "sync":
+        return read(transport, limit=limit)
+    return asyncio.run(aread(transport, limit=limit))
+
+
+def recorded(path: Path, index: int = 0) -> RecordedResponse:
+    return load_cassette(path).interactions[index].response
+
+
+def sizes(response: RecordedResponse) -> list[int]:
+    assert response.chunks is not None
+    return [size for size, _ in response.chunks]
+
+
+def offsets(response: RecordedResponse) -> list[float]:
+    assert response.chunks is not None
+    return [offset for _, offset in response.chunks]
+
+
+def chat_events(transport: httpx.BaseTransport) -> list[ResponseEvent]:
+    provider = ProviderSettings(base_url=BASE_URL)
+    with ChatClient(provider, MODEL, transport=transport) as client:
+        return list(client.stream(Prompt()))
+
+
+# --------------------------------------------------------------------------------------------
+# Never reading ahead of the caller
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_caller_gets_each_chunk_before_the_next_is_produced(
+    tmp_path: Path, flavour: Flavour
+) -> None:
+    upstream = Upstream(TURN_CHUNKS, gaps=0.01)
+    transport = RecordingTransport(tmp_path / "c.yaml", upstream.transport)
+    log = upstream.log
+
+    def consume(chunks: Iterator[bytes]) -> None:
+        for index, _ in enumerate(chunks):
+            log.append(f"receive {index}")
+
+    if flavour == "sync":
+        with (
+            httpx.Client(transport=transport) as client,
+            client.stream("POST", URL, json=BODY) as response,
+        ):
+            consume(response.iter_bytes())
+    else:
+
+        async def main() -> None:
+            async with (
+                httpx.AsyncClient(transport=transport) as client,
+                client.stream("POST", URL, json=BODY) as response,
+            ):
+                index = 0
+                async for _ in response.aiter_bytes():
+                    log.append(f"receive {index}")
+                    index += 1
+
+        asyncio.run(main())
+
+    assert log == [
+        "request 0",
+        "produce 0",
+        "receive 0",
+        "request 1",
+        "produce 1",
+        "receive 1",
+        "request 2",
+        "produce 2",
+        "receive 2",
+    ]
+    assert log.index("receive 0") < log.index("produce 1")
+
+
+def test_time_to_first_chunk_is_not_delayed_by_recording(tmp_path: Path) -> None:
+    gap = 0.03
+
+    def first_chunk_seconds(transport: httpx.BaseTransport) -> float:
+        with httpx.Client(transport=transport) as client:
+            started = time.perf_counter()
+            with client.stream("POST", URL, json=BODY) as response:
+                chunks = response.iter_bytes()  # kept: dropping it would end the recording
+                next(chunks)
+                return time.perf_counter() - started
+
+    plain: list[float] = []
+    recording: list[float] = []
+    for attempt in range(3):
+        plain.append(first_chunk_seconds(Upstream(TURN_CHUNKS, gap).transport))
+        inner = Upstream(TURN_CHUNKS, gap).transport
+        recorder = RecordingTransport(tmp_path / f"ttfc-{attempt}.yaml", inner)
+        recording.append(first_chunk_seconds(recorder))
+
+    assert min(plain) >= gap * 0.95
+    # A recorder reading ahead would wait for all three chunks (90 ms).
+    assert min(recording) - min(plain) < 0.020, (plain, recording)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_never_ending_stream_delivers_its_first_chunks(tmp_path: Path, flavour: Flavour) -> None:
+    path = tmp_path / "endless.yaml"
+    stream = EndlessStream(gap=0.01)
+    chunks = record(path, endless_transport(stream), flavour, limit=3)
+
+    assert chunks == [event(content(f"t{n}")) for n in (1, 2, 3)]
+    assert stream.produced == 3
+    response = recorded(path)
+    assert response.body == b"".join(chunks)
+    assert sizes(response) == [len(chunk) for chunk in chunks]
+    assert response.partial is not None
+
+
+# --------------------------------------------------------------------------------------------
+# What the cassette holds
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_cassette_holds_chunks_timing_body_and_metadata(tmp_path: Path, flavour: Flavour) -> None:
+    path = tmp_path / "c.yaml"
+    headers_delay, gaps = 0.02, [0.01, 0.03, 0.02]
+    upstream = Upstream(TURN_CHUNKS, gaps, headers_delay=headers_delay)
+    before = datetime.now(UTC)
+
+    chunks = record(path, upstream.transport, flavour)
+
+    assert chunks == list(TURN_CHUNKS)
+    cassette = load_cassette(path)
+    assert len(cassette.interactions) == 1
+    request = cassette.interactions[0].request
+    assert (request.method, request.uri) == ("POST", URL)
+    assert request.body is not None
+    assert json.loads(request.body) == BODY
+    response = cassette.interactions[0].response
+    assert response.status == 200
+    assert response.header("content-type") == "text/event-stream"
+    assert response.body == TURN_BODY
+    assert response.partial is None
+
+    # Each chunk: its byte size, and its time offset from the start of the request.
+    assert sizes(response) == [len(chunk) for chunk in TURN_CHUNKS]
+    assert response.headers_ms is not None
+    assert headers_delay * 1000 * 0.95 <= response.headers_ms < headers_delay * 1000 + 30
+    times = [response.headers_ms, *offsets(response)]
+    for gap, (earlier, later) in zip(gaps, itertools.pairwise(times), strict=True):
+        assert gap * 1000 * 0.9 <= later - earlier < gap * 1000 + 30, (gaps, times)
+
+    assert cassette.metadata is not None
+    assert cassette.metadata.toolkit == __version__
+    assert cassette.metadata.base_url == BASE_URL
+    assert cassette.metadata.model == MODEL
+    recorded_at = datetime.fromisoformat(cassette.metadata.recorded_at)
+    assert recorded_at.tzinfo is not None
+    assert before - timedelta(seconds=2) <= recorded_at <= datetime.now(UTC) + timedelta(seconds=2)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        event(content("héllo wörld ✓ 🎉")) + event(content("x" * 300)) + DONE,
+        (event(content("a")) + event(content("b")) + DONE).replace(b"\n", b"\r\n"),
+        b": keep-alive \n\n" + event(content('quote " and \\ backslash')) + DONE,
+        b'event: message\ndata: {"a": 1}\nid: 7\n\n' + DONE,
+    ],
+    ids=["unicode-and-long-line", "crlf", "comment-with-trailing-space", "multi-field-event"],
+)
+def test_body_is_stored_byte_exact(tmp_path: Path, body: bytes) -> None:
+    path = tmp_path / "c.yaml"
+    chunks = [body[:7], body[7:]]
+    assert read(RecordingTransport(path, Upstream(chunks).transport)) == chunks
+
+    response = recorded(path)
+    assert response.body == body
+    assert sizes(response) == [len(chunk) for chunk in chunks]
+
+
+def test_chat_client_through_the_recorder(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    live = chat_events(Upstream(TURN_CHUNKS, gaps=0.005).transport)
+    through = chat_events(RecordingTransport(path, Upstream(TURN_CHUNKS, gaps=0.005).transport))
+
+    assert through == live
+    assert isinstance(through[-1], Completed)
+    response = recorded(path)
+    assert response.body == TURN_BODY
+    assert response.partial is None
+    assert sizes(response) == [len(chunk) for chunk in TURN_CHUNKS]
+
+
+# --------------------------------------------------------------------------------------------
+# When the cassette is written
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_caller_stopping_early_writes_a_partial_recording(tmp_path: Path, flavour: Flavour) -> None:
+    path = tmp_path / "c.yaml"
+    upstream = Upstream(TURN_CHUNKS, gaps=0.005)
+
+    chunks = record(path, upstream.transport, flavour, limit=1)
+
+    assert chunks == [TURN_CHUNKS[0]]
+    assert "produce 1" not in upstream.log
+    response = recorded(path)
+    assert response.body == TURN_CHUNKS[0]
+    assert sizes(response) == [len(TURN_CHUNKS[0])]
+    assert response.partial is not None
+    assert "closed" in response.partial
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_inner_error_reaches_the_caller_and_is_recorded(tmp_path: Path, flavour: Flavour) -> None:
+    path = tmp_path / "c.yaml"
+    broken: list[bytes | Exception] = [
+        TURN_CHUNKS[0],
+        TURN_CHUNKS[1],
+        httpx.ReadError("connection reset by peer"),
+    ]
+    upstream = Upstream(broken, gaps=0.005)
+
+    with pytest.raises(httpx.ReadError, match="connection reset by peer"):
+        record(path, upstream.transport, flavour)
+
+    response = recorded(path)
+    assert response.body == TURN_CHUNKS[0] + TURN_CHUNKS[1]
+    assert sizes(response) == [len(TURN_CHUNKS[0]), len(TURN_CHUNKS[1])]
+    assert response.partial is not None
+    assert "ReadError" in response.partial
+    assert "connection reset by peer" in response.partial
+
+
+def test_inner_error_through_chat_client_is_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    broken: list[bytes | Exception] = [
+        event(content("Hel")),
+        httpx.ReadError("connection reset by peer"),
+    ]
+
+    events = chat_events(RecordingTransport(path, Upstream(broken).transport))
+
+    assert isinstance(events[-1], ErrorEvent)
+    assert events[-1].kind == "stream"
+    response = recorded(path)
+    assert response.body == event(content("Hel"))
+    assert response.partial is not None
+    assert "ReadError" in response.partial
+
+
+def test_cancelled_async_caller_writes_a_partial_recording(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    # The second chunk takes long: the caller is cancelled while it waits for it.
+    upstream = Upstream(TURN_CHUNKS, gaps=[0.0, 5.0, 0.0])
+    received: list[bytes] = []
+
+    async def main() -> None:
+        first = asyncio.Event()
+        transport = RecordingTransport(path, upstream.transport)
+        async with httpx.AsyncClient(transport=transport) as client:
+
+            async def consume() -> None:
+                async with client.stream("POST", URL, json=BODY) as response:
+                    async for chunk in response.aiter_bytes():
+                        received.append(chunk)
+                        first.set()
+
+            task = asyncio.create_task(consume())
+            await first.wait()
+            await asyncio.sleep(0.01)  # now it awaits the next chunk
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    started = time.perf_counter()
+    asyncio.run(main())
+
+    assert time.perf_counter() - started < 2.0
+    assert received == [TURN_CHUNKS[0]]
+    response = recorded(path)
+    assert response.body == TURN_CHUNKS[0]
+    assert sizes(response) == [len(TURN_CHUNKS[0])]
+    assert response.partial is not None
+
+
+@pytest.mark.parametrize("caller", ["httpx", "chat-client"])
+def test_stopping_right_after_done_is_not_partial(tmp_path: Path, caller: str) -> None:
+    path = tmp_path / "c.yaml"
+    # The server would go on (a trailing comment) after [DONE]; the caller stops at [DONE].
+    chunks = [event(content("Hel")), event(finish()), DONE, b": trailing\n\n"]
+    upstream = Upstream(chunks, gaps=0.005)
+    transport = RecordingTransport(path, upstream.transport)
+
+    if caller == "httpx":
+        assert read(transport, limit=3)[-1] == DONE
+    else:
+        assert isinstance(chat_events(transport)[-1], Completed)
+
+    assert "produce 3" not in upstream.log
+    response = recorded(path)
+    assert response.body == b"".join(chunks[:3])
+    assert response.partial is None
+
+
+# --------------------------------------------------------------------------------------------
+# Compressed bodies
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_gzip_body_is_decoded_for_the_caller_and_stored_decoded(
+    tmp_path: Path, flavour: Flavour
+) -> None:
+    path = tmp_path / "c.yaml"
+    compressed = gzip.compress(TURN_BODY)
+    pieces = [compressed[:15], compressed[15:40], compressed[40:]]
+    assert all(pieces)
+    headers = {
+        "content-type": "text/event-stream",
+        "content-encoding": "gzip",
+        "content-length": str(len(compressed)),
+    }
+    upstream = Upstream(pieces, gaps=0.005, headers=headers)
+
+    chunks = record(path, upstream.transport, flavour)
+
+    assert b"".join(chunks) == TURN_BODY
+    response = recorded(path)
+    assert response.body == TURN_BODY
+    assert sum(sizes(response)) == len(TURN_BODY)
+    assert response.header("content-type") == "text/event-stream"
+    # The file itself (read as plain YAML, as vcrpy would) has no wire-form headers.
+    document = yaml.safe_load(path.read_text())
+    stored = document["interactions"][0]["response"]
+    assert {name.lower() for name in stored["headers"]} == {"content-type"}
+    assert stored["body"]["string"] == TURN_BODY.decode()
+    # And it replays decoded.
+    assert b"".join(read(ReplayTransport(path))) == TURN_BODY
+
+
+# --------------------------------------------------------------------------------------------
+# Secrets
+# --------------------------------------------------------------------------------------------
+
+OPENAI_KEY = "sk-proj-" + "A1b2C3d4" * 4
+ANTHROPIC_KEY = "sk-ant-api03-" + "Xy9" * 10
+GOOGLE_KEY = "AIza" + "B7c" * 11 + "DE"
+SESSION_COOKIE = "session=s3cr3t-request-cookie"
+SET_COOKIE = "session=s3cr3t-response-cookie; Path=/; HttpOnly"
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_secrets_are_redacted_on_disk_but_sent_live(tmp_path: Path, flavour: Flavour) -> None:
+    path = tmp_path / "c.yaml"
+    upstream = Upstream(TURN_CHUNKS, headers={**SSE_HEADERS, "set-cookie": SET_COOKIE})
+    headers = {
+        "authorization": f"Bearer {OPENAI_KEY}",
+        "x-api-key": ANTHROPIC_KEY,
+        "cookie": SESSION_COOKIE,
+    }
+    url = f"{URL}?api-version=2024-10-01&key={GOOGLE_KEY}"
+    transport = RecordingTransport(path, upstream.transport)
+
+    async def aread_with_secrets() -> None:
+        async with (
+            httpx.AsyncClient(transport=transport) as client,
+            client.stream("POST", url, json=BODY, headers=headers) as response,
+        ):
+            await response.aread()
+
+    if flavour == "sync":
+        read(transport, url=url, headers=headers)
+    else:
+        asyncio.run(aread_with_secrets())
+
+    # The live request carried the real values.
+    (live,) = upstream.requests
+    assert live.headers["authorization"] == f"Bearer {OPENAI_KEY}"
+    assert live.headers["x-api-key"] == ANTHROPIC_KEY
+    assert live.headers["cookie"] == SESSION_COOKIE
+    assert live.url.params["key"] == GOOGLE_KEY
+
+    text = path.read_text()
+    for secret in (OPENAI_KEY, ANTHROPIC_KEY, GOOGLE_KEY, "s3cr3t-request", "s3cr3t-response"):
+        assert secret not in text
+    interaction = load_cassette(path).interactions[0]
+    request_headers = {name.lower(): value for name, value in interaction.request.headers}
+    assert request_headers["authorization"] == REDACTED
+    assert request_headers["x-api-key"] == REDACTED
+    assert request_headers["cookie"] == REDACTED
+    assert interaction.response.header("set-cookie") == REDACTED
+    query = parse_qs(urlsplit(interaction.request.uri).query)
+    assert query == {"api-version": ["2024-10-01"], "key": [REDACTED]}
+    assert interaction.response.body == TURN_BODY
+
+
+def test_chat_client_bearer_token_is_redacted(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    upstream = Upstream(TURN_CHUNKS)
+    provider = ProviderSettings(base_url=BASE_URL, experimental_bearer_token=OPENAI_KEY)
+    with ChatClient(provider, MODEL, transport=RecordingTransport(path, upstream.transport)) as c:
+        events = list(c.stream(Prompt()))
+
+    assert isinstance(events[-1], Completed)
+    assert upstream.requests[0].headers["authorization"] == f"Bearer {OPENAI_KEY}"
+    assert OPENAI_KEY not in path.read_text()
+    request = load_cassette(path).interactions[0].request
+    assert dict(request.headers)["authorization"] == REDACTED
+
+
+def test_organisation_project_and_api_key_headers_are_redacted(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    response_headers = {
+        **SSE_HEADERS,
+        "openai-organization": "org-s3cr3tOrgName",
+        "openai-project": "proj_s3cr3tProject",
+        "anthropic-organization-id": "s3cr3t-anthropic-org",
+    }
+    upstream = Upstream(TURN_CHUNKS, headers=response_headers)
+    request_headers = {
+        "api-key": "s3cr3t-azure-key",
+        "openai-organization": "org-s3cr3tOrgName",
+        "openai-project": "proj_s3cr3tProject",
+    }
+    url = f"{URL}?api_key=s3cr3t-query-key"
+
+    read(RecordingTransport(path, upstream.transport), url=url, headers=request_headers)
+
+    assert upstream.requests[0].headers["api-key"] == "s3cr3t-azure-key"
+    assert "s3cr3t" not in path.read_text()
+    interaction = load_cassette(path).interactions[0]
+    request = dict(interaction.request.headers)
+    for name in request_headers:
+        assert request[name] == REDACTED
+    for name in ("openai-organization", "openai-project", "anthropic-organization-id"):
+        assert interaction.response.header(name) == REDACTED
+    assert parse_qs(urlsplit(interaction.request.uri).query) == {"api_key": [REDACTED]}
