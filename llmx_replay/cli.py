@@ -100,6 +100,10 @@ def _max_tokens_options(command: _Command) -> _Command:
     )(command)
 
 
+# Waits longer than this are mistakes, and would overflow the clocks' arithmetic.
+_A_DAY = 86_400.0
+
+
 def _finite(option: str, value: float | None) -> None:
     # click's FloatRange lets nan through (no comparison with it holds) and takes inf.
     if value is not None and not math.isfinite(value):
@@ -275,14 +279,14 @@ def _is_http_url(url: str) -> bool:
 )
 @click.option(
     "--speed",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.FloatRange(min=0.001, max=1000),
     default=None,
     metavar="FACTOR",
     help="With --pacing recorded: play this many times faster (2: half the waits).",
 )
 @click.option(
     "--idle-timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.FloatRange(min=0, min_open=True, max=_A_DAY),
     default=None,
     metavar="SECONDS",
     help="The client's idle timeout (default 300), for --stall-after.",
@@ -305,7 +309,7 @@ def _is_http_url(url: str) -> bool:
 )
 @click.option(
     "--stall-seconds",
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(min=0, max=_A_DAY),
     default=None,
     metavar="S",
     help="How long --stall-after stalls.",

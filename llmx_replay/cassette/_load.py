@@ -8,6 +8,7 @@ import math
 import zlib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import yaml
@@ -147,9 +148,13 @@ def _request(request: dict[Any, Any], source: str, field: str) -> RecordedReques
         raise InputError(source, "missing or not a string", _field(field, "method"))
     if not isinstance(uri, str):
         raise InputError(source, "missing or not a string", _field(field, "uri"))
+    try:
+        urlsplit(uri)
+    except ValueError as error:
+        raise InputError(source, f"not a URL: {error}", _field(field, "uri")) from None
     headers = _headers(request.get("headers"), source, _field(field, "headers"))
     if "parsed_body" in request:
-        body: bytes | None = orjson.dumps(request["parsed_body"])
+        body: bytes | None = _json(request["parsed_body"], source, _field(field, "parsed_body"))
     else:
         body = _body(request.get("body"), source, _field(field, "body"))
     return RecordedRequest(method=method.upper(), uri=uri, headers=headers, body=body)
@@ -167,7 +172,7 @@ def _response(response: dict[Any, Any], source: str, field: str) -> RecordedResp
         raise InputError(source, "missing or not an HTTP status code", _field(field, "status"))
     headers = _headers(response.get("headers"), source, _field(field, "headers"))
     if "parsed_body" in response:
-        body = orjson.dumps(response["parsed_body"])
+        body = _json(response["parsed_body"], source, _field(field, "parsed_body"))
     elif "body" in response:
         body = _body(response["body"], source, _field(field, "body")) or b""
     else:
@@ -182,6 +187,11 @@ def _response(response: dict[Any, Any], source: str, field: str) -> RecordedResp
         return RecordedResponse(status=status_value, reason=reason, headers=headers, body=body)
     extras_field = _field(field, "llmx_replay")
     extras = _mapping(extras, source, extras_field)
+    partial = extras.get("partial")
+    if partial is not None and not isinstance(partial, str):
+        raise InputError(
+            source, "expected why the recording stopped short", _field(extras_field, "partial")
+        )
     return RecordedResponse(
         status=status_value,
         reason=reason,
@@ -189,13 +199,24 @@ def _response(response: dict[Any, Any], source: str, field: str) -> RecordedResp
         body=body,
         headers_ms=_number(extras.get("headers_ms"), source, _field(extras_field, "headers_ms")),
         chunks=_chunks(extras, len(body), source, extras_field),
-        partial=extras.get("partial"),
+        partial=partial,
     )
 
 
+def _json(value: Any, source: str, field: str) -> bytes:
+    """A body some tools store as a mapping, as the JSON bytes it stands for."""
+    try:
+        return orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError) as error:
+        raise InputError(source, f"not a JSON body: {error}", field) from None
+
+
 def _number(value: Any, source: str, field: str) -> float | None:
-    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
-        return value
+    if value is None:
+        return None
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number and math.isfinite(value) and value >= 0:
+        return float(value)
     raise InputError(source, "expected a number of milliseconds", field)
 
 
@@ -215,7 +236,7 @@ def _chunks(
         offsets = [float(offset) for offset in str(offsets_text).split()]
     except ValueError:
         offsets = [math.nan]
-    if not all(math.isfinite(offset) for offset in offsets):
+    if not all(math.isfinite(offset) and offset >= 0 for offset in offsets):
         raise InputError(source, "expected milliseconds", _field(field, "chunk_ms"))
     if len(sizes) != len(offsets):
         raise InputError(
@@ -255,7 +276,7 @@ def _body(value: Any, source: str, field: str) -> bytes | None:
     if isinstance(value, str):
         return value.encode()
     if isinstance(value, dict | list):
-        return orjson.dumps(value)
+        return _json(value, source, field)
     raise InputError(source, "a body must be a string, bytes or a mapping", field)
 
 

@@ -6,7 +6,7 @@ order (a recorded 429 then 200 replays as a retry).
 """
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -127,14 +127,19 @@ class InteractionIndex:
     """Recorded interactions by request key, each key's interactions in recorded order."""
 
     def __init__(
-        self, interactions: Sequence[Interaction], canonicalizer: BodyCanonicalizer
+        self,
+        interactions: Sequence[Interaction],
+        canonicalizer: BodyCanonicalizer,
+        url_form: Callable[[str], str] = str,
     ) -> None:
+        """`url_form` turns a URL into what matching compares (e.g. without secrets)."""
         self._interactions = interactions
         self._canonicalizer = canonicalizer
+        self._url_form = url_form
         self._unplayed: dict[RequestKey, deque[int]] = {}
         for position, interaction in enumerate(interactions):
             request = interaction.request
-            key = canonicalizer.key(request.method, request.uri, request.body)
+            key = canonicalizer.key(request.method, url_form(request.uri), request.body)
             self._unplayed.setdefault(key, deque()).append(position)
         self.played: set[int] = set()
 
@@ -147,9 +152,6 @@ class InteractionIndex:
         self.played.add(position)
         return position
 
-    def was_recorded(self, key: RequestKey) -> bool:
-        return key in self._unplayed
-
     def unplayed(self) -> list[int]:
         return sorted(p for p in range(len(self._interactions)) if p not in self.played)
 
@@ -159,7 +161,7 @@ class InteractionIndex:
             return "the cassette holds no interaction"
         requested = {
             "method": method.upper(),
-            "url": canonical_url(url),
+            "url": canonical_url(self._url_form(url)),
             "body": self._canonicalizer.comparable(body),
         }
         best: tuple[int, int, list[str]] | None = None
@@ -167,7 +169,7 @@ class InteractionIndex:
             recorded_request = interaction.request
             recorded = {
                 "method": recorded_request.method.upper(),
-                "url": canonical_url(recorded_request.uri),
+                "url": canonical_url(self._url_form(recorded_request.uri)),
                 "body": self._canonicalizer.comparable(recorded_request.body),
             }
             found: list[str] = []

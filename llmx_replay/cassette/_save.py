@@ -1,6 +1,5 @@
 """Writing cassettes: llmx-replay's vcrpy-compatible YAML, atomically, never with a key in it."""
 
-import fcntl
 import os
 import tempfile
 from collections.abc import Iterator
@@ -9,6 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from llmx_replay._exceptions import SecretInCassette
 from llmx_replay.cassette import _yaml
@@ -67,6 +71,8 @@ def _request(request: RecordedRequest) -> dict[str, Any]:
 
 
 def _response(response: RecordedResponse) -> dict[str, Any]:
+    # A body a literal block cannot hold exactly (CRLF line breaks, say) is written as one
+    # escaped string: vcrpy must replay exactly what was recorded.
     document: dict[str, Any] = {
         "status": {"code": response.status, "message": response.reason},
         "headers": _headers(response.headers),
@@ -129,8 +135,8 @@ def write_atomically(path: Path, data: bytes) -> None:
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
     )
     try:
-        os.chmod(temporary, _file_mode(path))
         with os.fdopen(descriptor, "wb") as stream:
+            os.fchmod(stream.fileno(), _file_mode(path))
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
@@ -141,13 +147,11 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 
 def _file_mode(path: Path) -> int:
-    """The mode the file has, or the one the umask gives a new file (mkstemp makes 0600)."""
+    """The mode the file has, or a new file's usual 0644 (mkstemp would make it 0600)."""
     try:
         return path.stat().st_mode & 0o777
     except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return 0o644
 
 
 @contextmanager
@@ -155,6 +159,9 @@ def directory_lock(folder: Path) -> Iterator[None]:
     """Hold an exclusive lock on `folder`, so that writers in other processes (pytest-xdist
     workers) take turns reading, merging and writing; it leaves no file behind."""
     folder.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:  # Windows: writes stay atomic, but concurrent writers may race
+        yield
+        return
     descriptor = os.open(folder, os.O_RDONLY)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)

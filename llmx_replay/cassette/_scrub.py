@@ -16,6 +16,8 @@ DEFAULT_SECRET_HEADERS = frozenset(
         "api-key",
         "x-api-key",
         "x-goog-api-key",
+        "x-auth-token",
+        "x-amz-security-token",
         "cookie",
         "set-cookie",
         "openai-organization",
@@ -23,41 +25,71 @@ DEFAULT_SECRET_HEADERS = frozenset(
         "anthropic-organization-id",
     }
 )
-DEFAULT_SECRET_QUERY_PARAMS = frozenset({"key", "api_key", "api-key"})
+DEFAULT_SECRET_QUERY_PARAMS = frozenset(
+    {"key", "api_key", "api-key", "apikey", "access_token", "token"}
+)
+# Response headers that hold a URL, whose query may carry a secret.
+_URL_HEADERS = frozenset({"location", "content-location"})
 
 _KEY_SHAPES = (
     ("an Anthropic API key", re.compile(r"(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{16,}")),
     ("an OpenAI-style API key", re.compile(r"(?<![A-Za-z0-9_-])sk-(?!ant-)[A-Za-z0-9_-]{20,}")),
     ("a Google API key", re.compile(r"AIza[0-9A-Za-z_-]{35}")),
-    ("a bearer token", re.compile(r"[Bb]earer\s+[A-Za-z0-9._~+/-]{16,}=*")),
+    ("a bearer token", re.compile(r"bearer\s+[A-Za-z0-9._~+/-]{16,}=*", re.IGNORECASE)),
 )
+_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 
 @dataclass(frozen=True)
 class Scrubber:
-    """Which header names (any case) and query parameters are replaced with `REDACTED`,
-    in requests and responses alike, before a cassette is written."""
+    """Which header names and query parameters (any case) are replaced with `REDACTED`, in
+    requests and responses alike, before a cassette is written. A password in a URL is
+    always redacted."""
 
     headers: frozenset[str] = DEFAULT_SECRET_HEADERS
     query_params: frozenset[str] = DEFAULT_SECRET_QUERY_PARAMS
 
+    def _is_secret_param(self, name: str) -> bool:
+        return name.lower() in self._params
+
+    @property
+    def _params(self) -> frozenset[str]:
+        return frozenset(name.lower() for name in self.query_params)
+
     def url(self, url: str) -> str:
-        """`url` with its secret query parameters redacted."""
+        """`url` with its user information and secret query parameters redacted."""
         parts = urlsplit(url)
-        if not parts.query:
-            return url
+        if "@" in parts.netloc:
+            parts = parts._replace(netloc=f"{REDACTED}@{parts.netloc.rpartition('@')[2]}")
         pairs = parse_qsl(parts.query, keep_blank_values=True)
-        if not any(name in self.query_params for name, _ in pairs):
+        if any(self._is_secret_param(name) for name, _ in pairs):
+            query = urlencode(
+                [(name, REDACTED if self._is_secret_param(name) else v) for name, v in pairs]
+            )
+            parts = parts._replace(query=query)
+        return urlunsplit(parts)
+
+    def matchable_url(self, url: str) -> str:
+        """`url` without its secret query parameters: which key a request carried, or
+        whether the recording tool kept the parameter at all, does not decide a match."""
+        parts = urlsplit(url)
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        kept = [(name, value) for name, value in pairs if not self._is_secret_param(name)]
+        if len(kept) == len(pairs):
             return url
-        query = urlencode(
-            [(name, REDACTED if name in self.query_params else value) for name, value in pairs]
-        )
-        return urlunsplit(parts._replace(query=query))
+        return urlunsplit(parts._replace(query=urlencode(kept)))
 
     def header_pairs(self, headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-        return [
-            (name, REDACTED if name.lower() in self.headers else value) for name, value in headers
-        ]
+        secret = frozenset(name.lower() for name in self.headers)
+        pairs: list[tuple[str, str]] = []
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered in secret:
+                value = REDACTED
+            elif lowered in _URL_HEADERS:
+                value = self.url(value)
+            pairs.append((name, value))
+        return pairs
 
     def interaction(self, interaction: Interaction) -> Interaction:
         request, response = interaction.request, interaction.response
@@ -70,7 +102,15 @@ class Scrubber:
 
 
 def _scan(text: str, where: str) -> list[str]:
-    return [f"{where}: holds {what}" for what, shape in _KEY_SHAPES if shape.search(text)]
+    """Look in the text as written, and as a URL or JSON string would read it."""
+    seen = {text, unquote_plus(text)}
+    if "\\u" in text:
+        seen.add(_JSON_ESCAPE.sub(lambda match: chr(int(match.group(1), 16)), text))
+    return [
+        f"{where}: holds {what}"
+        for what, shape in _KEY_SHAPES
+        if any(shape.search(variant) for variant in seen)
+    ]
 
 
 def _scan_message(
@@ -96,7 +136,7 @@ def find_interaction_secrets(interaction: Interaction, index: int) -> list[str]:
     """`find_secrets` for the interaction at `index` of its cassette."""
     where = f"interactions[{index}]"
     request = interaction.request
-    found = _scan(unquote_plus(request.uri), f"{where}.request.uri")
+    found = _scan(request.uri, f"{where}.request.uri")
     found += _scan_message(request, f"{where}.request", request.body)
     found += _scan_message(interaction.response, f"{where}.response", interaction.response.body)
     return found

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from pathlib import Path
 
-from llmx_replay._exceptions import SecretInCassette
+from llmx_replay._exceptions import InputError, SecretInCassette
 from llmx_replay._version import __version__
 from llmx_replay.cassette._load import load_cassette
 from llmx_replay.cassette._match import BodyCanonicalizer
@@ -82,16 +82,24 @@ class CassetteWriter:
                 self._renewed.add(position)
             write_atomically(self.path, cassette_yaml(self._texts, _metadata(interaction)).encode())
             self._written = _stamp(self.path)
+            self._fresh = False
 
     def _catch_up(self) -> None:
         """Take the file as it is now, unless it is what this writer last wrote."""
         if self._fresh:
-            self._fresh = False
             return
         stamp = _stamp(self.path)
         if stamp is None or stamp == self._written:
             return
-        self._interactions = list(load_cassette(self.path).interactions)
+        cassette = load_cassette(self.path)
+        if cassette.source_format not in _WRITABLE_FORMATS or self.path.suffix == ".json":
+            raise InputError(
+                str(self.path),
+                f"written by another tool ({cassette.source_format}); llmx-replay records "
+                "only into its own YAML or vcrpy's, so that the tool can still read its file: "
+                "record into another cassette",
+            )
+        self._interactions = list(cassette.interactions)
         self._texts = [interaction_yaml(interaction) for interaction in self._interactions]
 
     def _renewable(self, interaction: Interaction) -> int | None:
@@ -103,6 +111,9 @@ class CassetteWriter:
             if same and position not in self._renewed:
                 return position
         return None
+
+
+_WRITABLE_FORMATS = frozenset({"llmx-replay", "vcrpy"})
 
 
 def _stamp(path: Path) -> tuple[int, int, int] | None:

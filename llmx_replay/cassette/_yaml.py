@@ -74,7 +74,12 @@ class _BlockLoader(_Loader):
         self.blocks = blocks
 
     def construct_block(self, node: yaml.ScalarNode) -> bytes:
-        return self.blocks[int(self.construct_scalar(node))]
+        index = str(self.construct_scalar(node))
+        if not index.isdigit() or int(index) >= len(self.blocks):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{_BLOCK_TAG} {index} refers to no block", node.start_mark
+            )
+        return self.blocks[int(index)]
 
 
 def _ruby_binary(loader: yaml.BaseLoader, node: yaml.Node) -> bytes:

@@ -26,22 +26,40 @@ BROKE_OFF = "the body broke off: "
 """How a recording that a network error cut short starts its `partial` reason."""
 _ENDS_WITH_DONE = re.compile(rb"data: ?\[DONE\][ \t]*(\r\n|\r|\n){2}\s*$")
 _WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+_NEVER_CLOSED = "the caller never closed the response"
+_KEPT_WHEN_ENCODED = frozenset({"content-encoding"})
 
 
-def _decompressor(encoding: str | None) -> "zlib._Decompress | None":
-    """A decoder for the body's content encoding, or None when it is stored as it came."""
-    if encoding is None:
-        return None
-    encoding = encoding.strip().lower()
+def _decoded(pieces: list[bytes], encoding: str | None) -> list[bytes] | None:
+    """The wire pieces without their gzip or deflate encoding (raw deflate too, as httpx
+    reads it), piece by piece; None when they cannot be decoded and are kept as they came."""
+    encoding = (encoding or "").strip().lower()
     if encoding in ("gzip", "x-gzip"):
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)
-    if encoding == "deflate":
-        return zlib.decompressobj()
+        attempts = [16 + zlib.MAX_WBITS]
+    elif encoding == "deflate":
+        attempts = [zlib.MAX_WBITS, -zlib.MAX_WBITS]
+    else:
+        return None
+    if not pieces:
+        return []
+    for wbits in attempts:
+        decoder = zlib.decompressobj(wbits)
+        try:
+            decoded = [decoder.decompress(piece) for piece in pieces]
+            decoded[-1:] = [(decoded[-1] if decoded else b"") + decoder.flush()]
+        except zlib.error:
+            continue
+        return decoded
     return None
 
 
 class _Recording:
-    """One interaction being recorded: the request, then the response as it arrives."""
+    """One interaction being recorded: the request, then the response as it arrives.
+
+    A chunk's time offset is the time to the headers plus the time spent waiting for the
+    network, not the time the caller took between reads: replayed with recorded pacing, the
+    caller's own work is not counted twice.
+    """
 
     def __init__(self, request: RecordedRequest, started: float, sink: Sink) -> None:
         self._request = request
@@ -51,55 +69,57 @@ class _Recording:
         self._reason = ""
         self._headers: list[tuple[str, str]] = []
         self._headers_ms = 0.0
+        self._waited_ms = 0.0
         self._pieces: list[bytes] = []
-        self._chunks: list[tuple[int, float]] = []
-        self._decoder: zlib._Decompress | None = None
-        self._ended = False
-
-    def _elapsed_ms(self) -> float:
-        return (time.perf_counter() - self._started) * 1000
+        self._offsets: list[float] = []
+        self.ended = False
 
     def response(self, response: httpx.Response) -> None:
-        self._headers_ms = self._elapsed_ms()
+        self._headers_ms = (time.perf_counter() - self._started) * 1000
         self._status = response.status_code
         self._reason = response.reason_phrase
-        headers = list(response.headers.multi_items())
-        encoding = response.headers.get("content-encoding")
-        self._decoder = _decompressor(encoding)
-        if self._decoder is not None or encoding is None:
-            # The body is stored decoded; the headers about its wire form go with that.
-            headers = [(k, v) for k, v in headers if k.lower() not in _WIRE_HEADERS]
-        self._headers = headers
+        self._headers = list(response.headers.multi_items())
 
-    def chunk(self, data: bytes) -> None:
-        offset = self._elapsed_ms()
-        if self._decoder is not None:
-            data = self._decoder.decompress(data)
+    def chunk(self, data: bytes, waited: float) -> None:
+        """`data` arrived after `waited` seconds of waiting for it."""
+        self._waited_ms += waited * 1000
         if data:
             self._pieces.append(data)
-            self._chunks.append((len(data), offset))
+            self._offsets.append(self._headers_ms + self._waited_ms)
 
     def end(self, partial: str | None) -> None:
         """Hand the interaction to the sink; only the first call counts."""
-        if self._ended:
+        if self.ended:
             return
-        self._ended = True
-        if self._decoder is not None:
-            rest = self._decoder.flush()
-            if rest and self._chunks:
-                self._pieces.append(rest)
-                size, offset = self._chunks[-1]
-                self._chunks[-1] = (size + len(rest), offset)
-        body = b"".join(self._pieces)
+        self.ended = True
+        headers = self._headers
+        encoding = next((v for k, v in headers if k.lower() == "content-encoding"), None)
+        pieces = _decoded(self._pieces, encoding) if encoding else self._pieces
+        if pieces is None:
+            # Kept as it came, with its encoding, so that a replay fails as the live one did.
+            pieces = self._pieces
+            headers = [
+                (k, v)
+                for k, v in headers
+                if k.lower() not in _WIRE_HEADERS or k.lower() in _KEPT_WHEN_ENCODED
+            ]
+        else:
+            headers = [(k, v) for k, v in headers if k.lower() not in _WIRE_HEADERS]
+        body = b"".join(pieces)
         if partial == _CLOSED_EARLY and _ENDS_WITH_DONE.search(body):
             partial = None  # A client may stop at [DONE]; nothing is missing after it.
+        chunks = [
+            (len(piece), offset)
+            for piece, offset in zip(pieces, self._offsets, strict=True)
+            if piece
+        ]
         response = RecordedResponse(
             status=self._status,
             reason=self._reason,
-            headers=self._headers,
+            headers=headers,
             body=body,
             headers_ms=self._headers_ms,
-            chunks=tuple(self._chunks),
+            chunks=tuple(chunks),
             partial=partial,
         )
         self._sink(Interaction(request=self._request, response=response))
@@ -125,10 +145,17 @@ class _RecordingStream(httpx.SyncByteStream, httpx.AsyncByteStream):
         self._stopped_by: str | None = None
 
     def __iter__(self) -> Iterator[bytes]:
-        assert isinstance(self._stream, httpx.SyncByteStream)
+        if not isinstance(self._stream, httpx.SyncByteStream):
+            raise TypeError("a sync client read an async response body")
+        chunks = iter(self._stream)
         try:
-            for chunk in self._stream:
-                self._recording.chunk(chunk)
+            while True:
+                waiting = time.perf_counter()
+                try:
+                    chunk = next(chunks)
+                except StopIteration:
+                    break
+                self._recording.chunk(chunk, time.perf_counter() - waiting)
                 yield chunk
         except Exception as error:
             self._stopped_by = _stopped_by(error)
@@ -136,10 +163,17 @@ class _RecordingStream(httpx.SyncByteStream, httpx.AsyncByteStream):
         self._recording.end(None)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        assert isinstance(self._stream, httpx.AsyncByteStream)
+        if not isinstance(self._stream, httpx.AsyncByteStream):
+            raise TypeError("an async client read a sync response body")
+        chunks = aiter(self._stream)
         try:
-            async for chunk in self._stream:
-                self._recording.chunk(chunk)
+            while True:
+                waiting = time.perf_counter()
+                try:
+                    chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    break
+                self._recording.chunk(chunk, time.perf_counter() - waiting)
                 yield chunk
         except asyncio.CancelledError:
             self._stopped_by = "the caller was cancelled before the end"
@@ -184,6 +218,7 @@ class Recorder:
         self._inner = inner
         self._default_sync: httpx.BaseTransport | None = None
         self._default_async: httpx.AsyncBaseTransport | None = None
+        self._recordings: list[_Recording] = []
 
     def _sync_inner(self) -> httpx.BaseTransport:
         if isinstance(self._inner, httpx.BaseTransport):
@@ -218,6 +253,8 @@ class Recorder:
     ) -> httpx.Response:
         recording = _Recording(_recorded_request(request, body), started, self._sink)
         recording.response(response)
+        self._recordings = [open_one for open_one in self._recordings if not open_one.ended]
+        self._recordings.append(recording)
         return httpx.Response(
             response.status_code,
             headers=response.headers,
@@ -225,12 +262,20 @@ class Recorder:
             extensions=response.extensions,
         )
 
+    def _end_unclosed(self) -> None:
+        """Write what responses the caller never closed received, marked as such."""
+        for recording in self._recordings:
+            recording.end(_NEVER_CLOSED)
+        self._recordings = []
+
     def close(self) -> None:
+        self._end_unclosed()
         for transport in (self._inner, self._default_sync):
             if isinstance(transport, httpx.BaseTransport):
                 transport.close()
 
     async def aclose(self) -> None:
+        await asyncio.to_thread(self._end_unclosed)
         for transport in (self._inner, self._default_async):
             if isinstance(transport, httpx.AsyncBaseTransport):
                 await transport.aclose()

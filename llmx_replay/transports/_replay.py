@@ -207,16 +207,18 @@ class Player:
         self._scrubber = scrubber or Scrubber()
         self._clock = clock or SystemClock()
         self._canonicalizer = BodyCanonicalizer(ignore)
-        self.index = InteractionIndex(cassette.interactions, self._canonicalizer)
+        # Recorded URLs are scrubbed (or filtered by other tools), so secret parameters
+        # are left out of what is compared, on both sides.
+        self._url_form = self._scrubber.matchable_url
+        self.index = InteractionIndex(cassette.interactions, self._canonicalizer, self._url_form)
 
     def _request_facts(self, request: httpx.Request) -> tuple[str, str, bytes]:
-        # Recorded URLs are scrubbed, so the live one is too before they are compared.
         return request.method, self._scrubber.url(str(request.url)), request.content
 
     def find(self, request: httpx.Request) -> RecordedResponse | None:
         """The next unplayed response recorded for this request, if there is one."""
         method, url, body = self._request_facts(request)
-        position = self.index.take(self._canonicalizer.key(method, url, body))
+        position = self.index.take(self._canonicalizer.key(method, self._url_form(url), body))
         return None if position is None else self.cassette.interactions[position].response
 
     def miss(self, request: httpx.Request, why: str = "") -> NoMatchingInteraction:
@@ -236,7 +238,8 @@ class Player:
             pieces = _with_faults(pieces, faults)
         return httpx.Response(
             response.status,
-            headers=response.headers,
+            # As bytes: a recorded value need not be ASCII, which str headers must be.
+            headers=[(name.encode(), value.encode()) for name, value in response.headers],
             stream=_ReplayStream(
                 pieces,
                 _read_timeout(request),
