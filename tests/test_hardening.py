@@ -24,7 +24,7 @@ from click.testing import CliRunner, Result
 from vcr.serialize import deserialize
 from vcr.serializers import yamlserializer
 
-from llmx_replay import ChatClient, InputError, SecretInCassette
+from llmx_replay import ChatClient, InputError, SecretInCassette, VirtualClock
 from llmx_replay.cassette import (
     REDACTED,
     Cassette,
@@ -40,7 +40,12 @@ from llmx_replay.cassette import (
 )
 from llmx_replay.cli import cli
 from llmx_replay.models import ErrorEvent, Prompt, ProviderSettings, ResponseEvent
-from llmx_replay.transports import CassetteTransport, RecordingTransport, ReplayTransport
+from llmx_replay.transports import (
+    CassetteTransport,
+    Faults,
+    RecordingTransport,
+    ReplayTransport,
+)
 
 JsonObject = dict[str, Any]
 HeaderItems = Sequence[tuple[str | bytes, str | bytes]]
@@ -808,3 +813,35 @@ def test_play_with_a_huge_idle_timeout_is_a_one_line_error(raw_sse: Path) -> Non
     assert_one_line_error(
         run("play", str(raw_sse), "--idle-timeout", "1e300", "--stall-after", "0")
     )
+
+
+def _replayed_chunks(body: bytes, faults: Faults) -> list[bytes]:
+    interaction = Interaction(
+        request=RecordedRequest(method="POST", uri="http://h.test/v1/chat/completions"),
+        response=RecordedResponse(
+            status=200, headers=[("content-type", "text/event-stream")], body=body
+        ),
+    )
+    cassette = Cassette(interactions=[interaction], source_format="llmx-replay")
+    transport = ReplayTransport(cassette, faults=faults, clock=VirtualClock())
+    with (
+        httpx.Client(transport=transport) as client,
+        client.stream("POST", "http://h.test/v1/chat/completions") as response,
+    ):
+        return list(response.iter_bytes())
+
+
+def test_faults_count_events_not_keep_alive_comments() -> None:
+    """OpenRouter's `: OPENROUTER PROCESSING` comments ride with the next event."""
+    body = b": ping\n\n: ping\n\ndata: one\n\ndata: two\n\n"
+    assert _replayed_chunks(body, Faults(cut_after=1)) == [b": ping\n\n: ping\n\ndata: one\n\n"]
+
+
+def test_drop_done_drops_a_done_event_that_carries_other_fields() -> None:
+    body = b"data: one\n\nid: 7\ndata: [DONE]\n\n"
+    assert _replayed_chunks(body, Faults(drop_done=True)) == [b"data: one\n\n"]
+
+
+def test_stall_after_the_last_event_stalls_the_end_of_the_body() -> None:
+    with pytest.raises(httpx.ReadTimeout):
+        _replayed_chunks(b"data: one\n\n", Faults(stall_after=1))

@@ -8,6 +8,20 @@ from pydantic import BaseModel, ConfigDict
 _EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 _CHAT_PATH = re.compile(r"/chat(/completions)?/?$")
 
+BROKE_OFF = "the body broke off: "
+"""How the `partial` reason of a recording that a network error cut short starts; the
+error's type and message follow, so that a replay can end the same way."""
+
+
+def split_events(body: bytes) -> Iterator[bytes]:
+    """`body` cut after each SSE event, as a stream arrives from a provider."""
+    start = 0
+    for end in _EVENT_END.finditer(body):
+        yield body[start : end.end()]
+        start = end.end()
+    if start < len(body):
+        yield body[start:]
+
 
 class RecordedRequest(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -65,12 +79,7 @@ class RecordedResponse(BaseModel):
 
     def event_chunks(self) -> Iterator[bytes]:
         """The body cut after each SSE event, as a stream arrives from a provider."""
-        start = 0
-        for end in _EVENT_END.finditer(self.body):
-            yield self.body[start : end.end()]
-            start = end.end()
-        if start < len(self.body):
-            yield self.body[start:]
+        return split_events(self.body)
 
 
 class Interaction(BaseModel):

@@ -15,15 +15,18 @@ from pathlib import Path
 import httpx
 
 from llmx_replay.cassette._match import BodyCanonicalizer
-from llmx_replay.cassette._model import Interaction, RecordedRequest, RecordedResponse
+from llmx_replay.cassette._model import (
+    BROKE_OFF,
+    Interaction,
+    RecordedRequest,
+    RecordedResponse,
+)
 from llmx_replay.cassette._scrub import Scrubber
 from llmx_replay.cassette._writer import CassetteWriter
 
 Sink = Callable[[Interaction], None]
 
 _CLOSED_EARLY = "the caller closed the response before its end"
-BROKE_OFF = "the body broke off: "
-"""How a recording that a network error cut short starts its `partial` reason."""
 _ENDS_WITH_DONE = re.compile(rb"data: ?\[DONE\][ \t]*(\r\n|\r|\n){2}\s*$")
 _WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 _NEVER_CLOSED = "the caller never closed the response"

@@ -20,13 +20,13 @@ from llmx_replay._clock import Clock, SystemClock
 from llmx_replay._exceptions import NoMatchingInteraction
 from llmx_replay.cassette._load import load_cassette
 from llmx_replay.cassette._match import BodyCanonicalizer, InteractionIndex
-from llmx_replay.cassette._model import Cassette, RecordedResponse
+from llmx_replay.cassette._model import BROKE_OFF, Cassette, RecordedResponse, split_events
 from llmx_replay.cassette._scrub import Scrubber
-from llmx_replay.transports._record import BROKE_OFF
 
 Pacing = Literal["instant", "recorded"]
 
-_DONE_EVENT = re.compile(rb"^data: ?\[DONE\]\s*$")
+_DONE_EVENT = re.compile(rb"^data: ?\[DONE\][ \t]*\r?$", re.MULTILINE)
+_HAS_DATA = re.compile(rb"^data(:|\r?$)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -90,27 +90,39 @@ def _event_pieces(pieces: list[_Piece]) -> list[_Piece]:
     events: list[_Piece] = []
     event_end = 0
     waited = 0  # chunks whose wait is already given to an earlier event
-    for event in RecordedResponse(status=200, body=body).event_chunks():
-        event_end += len(event)
+    comments = b""  # blocks without data (keep-alive comments) go with the next event
+    for block in split_events(body):
+        event_end += len(block)
         delay = 0.0
         while waited < len(pieces) and (waited == 0 or chunk_ends[waited - 1] < event_end):
             delay += pieces[waited].delay
             waited += 1
-        events.append(_Piece(event, delay))
+        if not _HAS_DATA.search(block):
+            comments += block
+            if events:
+                events[-1] = _Piece(events[-1].data, events[-1].delay + delay)
+            continue
+        events.append(_Piece(comments + block, delay))
+        comments = b""
+    if comments:
+        events.append(_Piece(comments, 0.0))
     return events
 
 
 def _with_faults(pieces: list[_Piece], faults: Faults) -> list[_Piece]:
     events = _event_pieces(pieces)
     if faults.drop_done:
-        events = [event for event in events if not _DONE_EVENT.match(event.data.strip())]
+        events = [event for event in events if not _DONE_EVENT.search(event.data)]
     if faults.error_after is not None:
         error = orjson.dumps({"error": {"message": faults.error_message, "type": "server_error"}})
         events.insert(faults.error_after, _Piece(b"data: " + error + b"\n\n", 0.0))
-    if faults.stall_after is not None and faults.stall_after < len(events):
-        stalled = events[faults.stall_after]
+    if faults.stall_after is not None:
         stall = float("inf") if faults.stall_seconds is None else faults.stall_seconds
-        events[faults.stall_after] = _Piece(stalled.data, stalled.delay + stall)
+        if faults.stall_after < len(events):
+            stalled = events[faults.stall_after]
+            events[faults.stall_after] = _Piece(stalled.data, stalled.delay + stall)
+        else:  # after the last event: the body just never ends
+            events.append(_Piece(b"", stall))
     if faults.cut_after is not None:
         events = events[: faults.cut_after]
     return events
