@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import orjson
 
+from llmx_replay._exceptions import SSEDecodeError
 from llmx_replay._play import SSE_FORMAT, Playback, play_response
+from llmx_replay._sse import SSEDecoder
 from llmx_replay.cassette import Cassette, Interaction, RecordedResponse
+from llmx_replay.cassette._model import model_in
 from llmx_replay.models.events import Completed, ErrorEvent, OutputItemDone, TokenUsage
 from llmx_replay.models.items import FunctionCall, Message, Reasoning
 
@@ -89,29 +91,16 @@ def _host(url: str | None) -> str | None:
     return host or None
 
 
-def _model_in(document: Any) -> str | None:
-    model = document.get("model") if isinstance(document, dict) else None
-    return model if isinstance(model, str) else None
-
-
-def _json(data: bytes) -> Any:
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return None
-
-
 def _first_chunk_model(response: RecordedResponse) -> str | None:
     """The `model` of the first JSON chunk of the body (or of a JSON body)."""
     if response.body.lstrip()[:1] == b"{":
-        return _model_in(_json(response.body))
-    for event in response.event_chunks():
-        for line in event.splitlines():
-            if line.startswith(b"data:"):
-                document = _json(line[5:])
-                if isinstance(document, dict):
-                    return _model_in(document)
-    return None
+        return model_in(response.body)
+    decoder = SSEDecoder()
+    try:
+        payloads = decoder.decode_data(response.body)
+    except SSEDecodeError as error:
+        payloads = error.events
+    return next((model for model in map(model_in, payloads) if model is not None), None)
 
 
 def _interaction_facts(
@@ -126,7 +115,7 @@ def _interaction_facts(
         uri=request.uri,
         status=response.status,
         provider=_host(request.uri) or _host(metadata.base_url if metadata else None),
-        model=_model_in(_json(request.body or b"")) or _first_chunk_model(response),
+        model=request.model or _first_chunk_model(response),
         chunk_sizes=tuple(len(data) for data, _ in response.recorded_chunks()),
         events=sum(1 for _ in response.event_chunks()),
         headers_ms=response.headers_ms,

@@ -407,3 +407,18 @@ def test_lookup_cost_does_not_grow_with_the_cassette() -> None:
     assert found == list(reversed(range(count)))
     assert index.unplayed() == []
     assert elapsed < 2.0, f"1,000 lookups took {elapsed:.3f} s"
+
+
+def test_lookup_does_not_scan_the_recorded_interactions() -> None:
+    """The index answers from the keys it built: with the interactions themselves gone,
+    lookups still find their positions (a scan over them would find nothing)."""
+    interactions = [interaction("", request_body=large_body(number)) for number in range(50)]
+    index = InteractionIndex(interactions, BodyCanonicalizer())
+    interactions.clear()
+    canonicalizer = BodyCanonicalizer()
+
+    found = [
+        index.take(canonicalizer.key("POST", CHAT_URL, large_body(number))) for number in range(50)
+    ]
+
+    assert found == list(range(50))

@@ -702,12 +702,18 @@ def test_fault_status(tmp_path: Path, flavour: Flavour) -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(
-    "faults",
-    [Faults(), Faults(cut_after=3), Faults(error_after=2), Faults(stall_after=2)],
+    ("faults", "text", "ending"),
+    [
+        (Faults(), "Hello", None),
+        # Events: reasoning, "Hel", "lo", finish, usage, [DONE].
+        (Faults(cut_after=3), "Hello", "stream"),
+        (Faults(error_after=2), "Hel", "unexpected_status"),
+        (Faults(stall_after=2), "Hel", "idle_timeout"),
+    ],
     ids=["none", "cut", "error", "stall"],
 )
 def test_async_replay_gives_the_same_events_as_sync(
-    tmp_path: Path, mode: StreamMode, faults: Faults
+    tmp_path: Path, mode: StreamMode, faults: Faults, text: str, ending: str | None
 ) -> None:
     path = tmp_path / "c.yaml"
     read(RecordingTransport(path, live(gap=0.0)))
@@ -724,8 +730,16 @@ def test_async_replay_gives_the_same_events_as_sync(
     )
 
     assert async_events == sync_events
-    assert text_of(sync_events) in ("", "Hel", "Hello")
-    if faults == Faults():
-        assert isinstance(sync_events[-1], Completed)
+    # Every mode ends with the text received as a finished message (D8 flushes it).
+    finished = [
+        e.item.text
+        for e in sync_events
+        if isinstance(e, OutputItemDone) and isinstance(e.item, Message)
+    ]
+    assert finished == [text]
+    last = sync_events[-1]
+    if ending is None:
+        assert isinstance(last, Completed)
     else:
-        assert isinstance(sync_events[-1], ErrorEvent)
+        assert isinstance(last, ErrorEvent)
+        assert last.kind == ending

@@ -3,6 +3,7 @@
 import re
 from collections.abc import Iterator
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 _EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
@@ -11,6 +12,16 @@ _CHAT_PATH = re.compile(r"/chat(/completions)?/?$")
 BROKE_OFF = "the body broke off: "
 """How the `partial` reason of a recording that a network error cut short starts; the
 error's type and message follow, so that a replay can end the same way."""
+
+
+def model_in(data: bytes) -> str | None:
+    """The string `model` of a JSON object, if `data` is one."""
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    model = document.get("model") if isinstance(document, dict) else None
+    return model if isinstance(model, str) else None
 
 
 def split_events(body: bytes) -> Iterator[bytes]:
@@ -30,6 +41,11 @@ class RecordedRequest(BaseModel):
     uri: str
     headers: list[tuple[str, str]] = []
     body: bytes | None = None
+
+    @property
+    def model(self) -> str | None:
+        """The `model` a JSON request body asks for."""
+        return model_in(self.body or b"")
 
     @property
     def is_chat_completions(self) -> bool:

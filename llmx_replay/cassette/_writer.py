@@ -20,17 +20,11 @@ from llmx_replay.cassette._scrub import Scrubber, find_interaction_secrets
 def _metadata(interaction: Interaction) -> CassetteMetadata:
     uri = interaction.request.uri.split("?", 1)[0]
     base_url = uri.removesuffix("/chat/completions") if uri.endswith("/chat/completions") else None
-    model = None
-    body = interaction.request.body
-    if body:
-        canonical = BodyCanonicalizer().parsed(body)
-        if isinstance(canonical, dict) and isinstance(canonical.get("model"), str):
-            model = canonical["model"]
     return CassetteMetadata(
         toolkit=__version__,
         recorded_at=datetime.now(UTC).isoformat(timespec="seconds"),
         base_url=base_url,
-        model=model,
+        model=interaction.request.model,
     )
 
 
