@@ -14,6 +14,9 @@ settings.register_profile(
 settings.register_profile("dev", deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
+# The pytest plugin is tested by running pytest on generated test files.
+pytest_plugins = ["pytester"]
+
 CASSETTES = Path(__file__).parent / "cassettes"
 
 

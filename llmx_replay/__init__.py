@@ -1,5 +1,7 @@
 """llmx-replay: record, replay and test streaming Chat Completions sessions offline."""
 
+from typing import TYPE_CHECKING, Any
+
 from llmx_replay._aggregate import AggregateMode, Aggregator
 from llmx_replay._client import AsyncChatClient, ChatClient
 from llmx_replay._clock import Clock, SystemClock, VirtualClock
@@ -25,10 +27,16 @@ from llmx_replay._request import (
 from llmx_replay._sse import ServerSentEvent, SSEDecoder
 from llmx_replay._version import __version__
 
+if TYPE_CHECKING:
+    from llmx_replay._session import CassetteOptions as CassetteOptions
+    from llmx_replay._session import CassetteSession as CassetteSession
+
 __all__ = [
     "AggregateMode",
     "Aggregator",
     "AsyncChatClient",
+    "CassetteOptions",
+    "CassetteSession",
     "ChatClient",
     "ChatStreamProcessor",
     "Clock",
@@ -53,3 +61,13 @@ __all__ = [
     "chat_completions_url",
     "normalize_history",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """`CassetteSession` and `CassetteOptions` load the cassette reader (and PyYAML) on
+    first use, so that the streaming core imports without it."""
+    if name in ("CassetteOptions", "CassetteSession"):
+        from llmx_replay import _session
+
+        return getattr(_session, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,11 +1,11 @@
 """Playing recorded responses back through the real client and the real replay transport.
 
-Each response is served by a `ReplayTransport` over a cassette of that one interaction, so
+Each turn is served by a `ReplayTransport` over a cassette of its own interactions, so
 recorded chunk boundaries, pacing and injected faults reach the client exactly as they do
 in a test that replays the cassette.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +13,7 @@ from llmx_replay._client import ChatClient
 from llmx_replay._clock import Clock, VirtualClock
 from llmx_replay._files import read_file
 from llmx_replay._pipeline import StreamMode
+from llmx_replay._retry import is_retryable
 from llmx_replay.cassette import (
     Cassette,
     Interaction,
@@ -22,7 +23,7 @@ from llmx_replay.cassette import (
     parse_cassette,
 )
 from llmx_replay.models.events import ResponseEvent
-from llmx_replay.models.prompt import ProviderSettings
+from llmx_replay.models.prompt import MAX_REQUEST_RETRIES, ProviderSettings
 from llmx_replay.models.request import ChatRequest
 from llmx_replay.transports import Faults, Pacing, ReplayTransport
 
@@ -53,13 +54,17 @@ class Playback:
 
 def play_response(response: RecordedResponse, playback: Playback) -> Iterator[ResponseEvent]:
     """The events the client yields when a provider answers with `response`."""
+    return play_attempts([response], playback)
+
+
+def play_attempts(
+    responses: Sequence[RecordedResponse], playback: Playback
+) -> Iterator[ResponseEvent]:
+    """The events of one turn whose attempts were answered with `responses` in turn: the
+    client retries as often as the recording did, waiting as each response asked."""
+    request = RecordedRequest(method="POST", uri=_PLAYBACK_URL, body=_PLAYBACK_BODY)
     cassette = Cassette(
-        interactions=[
-            Interaction(
-                request=RecordedRequest(method="POST", uri=_PLAYBACK_URL, body=_PLAYBACK_BODY),
-                response=response,
-            )
-        ],
+        interactions=[Interaction(request=request, response=answer) for answer in responses],
         source_format="llmx-replay",
     )
     transport = ReplayTransport(
@@ -69,11 +74,13 @@ def play_response(response: RecordedResponse, playback: Playback) -> Iterator[Re
         faults=playback.faults,
         clock=playback.clock,
     )
-    # Each response is played once: a recorded failure is reported, not retried.
+    # The last recorded failure is reported, not retried: nothing was recorded after it.
     provider = ProviderSettings(
-        name="playback", request_max_retries=0, stream_idle_timeout_ms=playback.idle_timeout_ms
+        name="playback",
+        request_max_retries=len(responses) - 1,
+        stream_idle_timeout_ms=playback.idle_timeout_ms,
     )
-    request = ChatRequest(url=_PLAYBACK_URL, headers=[], body=_PLAYBACK_BODY)
+    chat_request = ChatRequest(url=_PLAYBACK_URL, headers=[], body=_PLAYBACK_BODY)
     with ChatClient(
         provider,
         "playback",
@@ -82,7 +89,41 @@ def play_response(response: RecordedResponse, playback: Playback) -> Iterator[Re
         clock=playback.clock,
         environ={},
     ) as client:
-        yield from client.stream_request(request)
+        yield from client.stream_request(chat_request)
+
+
+def turns(cassette: Cassette) -> list[list[int]]:
+    """The cassette's Chat Completions interactions grouped into the turns a client made:
+    a request answered with a retryable failure (429, 5xx) and then sent again, unchanged,
+    is one turn whose attempts are its interactions, in recorded order."""
+    grouped: list[list[int]] = []
+    for index, interaction in enumerate(cassette.interactions):
+        if not interaction.request.is_chat_completions:
+            continue
+        if (
+            grouped
+            and len(grouped[-1]) <= MAX_REQUEST_RETRIES
+            and _retried(cassette.interactions[grouped[-1][-1]], interaction)
+        ):
+            grouped[-1].append(index)
+        else:
+            grouped.append([index])
+    return grouped
+
+
+def _retried(previous: Interaction, interaction: Interaction) -> bool:
+    before, now = previous.request, interaction.request
+    return is_retryable(previous.response.status) and (before.method, before.uri, before.body) == (
+        now.method,
+        now.uri,
+        now.body,
+    )
+
+
+def play_cassette(cassette: Cassette, playback: Playback) -> Iterator[ResponseEvent]:
+    """The events of every turn of `cassette`, one turn after another."""
+    for turn in turns(cassette):
+        yield from play_attempts([cassette.interactions[i].response for i in turn], playback)
 
 
 def play_interaction(interaction: Interaction, *, mode: StreamMode) -> Iterator[ResponseEvent]:

@@ -1,5 +1,6 @@
 """Events as a person reads them: streamed text as text, the rest as marked lines."""
 
+from collections.abc import Sequence
 from typing import TextIO
 
 from llmx_replay.models.events import (
@@ -46,9 +47,21 @@ class TextRenderer:
             status = f", status {event.status}" if event.status is not None else ""
             self.line(f"[error: {event.kind}{status}] {event.message}")
 
-    def interaction(self, index: int, method: str, uri: str, status: int) -> None:
-        """The line that opens a recorded or live interaction's events."""
-        self.line(f"== interaction {index}: {method} {uri} -> {status}")
+    def interaction(
+        self,
+        index: int,
+        method: str,
+        uri: str,
+        status: int,
+        retried: Sequence[tuple[int, int]] = (),
+    ) -> None:
+        """The line that opens a recorded or live interaction's events; `retried` lists the
+        earlier attempts of the same request (index, status), which the client retried."""
+        after = ", ".join(f"#{earlier} {code}" for earlier, code in retried)
+        self.line(
+            f"== interaction {index}: {method} {uri} -> {status}"
+            + (f" (retried after {after})" if after else "")
+        )
 
     def retry(self, seconds: float, after: str) -> None:
         self.line(f"[retry in {seconds:g} s after {after}]")

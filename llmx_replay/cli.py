@@ -20,7 +20,14 @@ from llmx_replay._diff import CATEGORIES, DEFAULT_TIMING_TOLERANCE, diff_recordi
 from llmx_replay._exceptions import LlmxReplayError, UnsupportedOperation
 from llmx_replay._inspect import inspect_json, inspect_text
 from llmx_replay._live import LiveSession
-from llmx_replay._play import SSE_FORMAT, Playback, load_recording, play_response
+from llmx_replay._play import (
+    SSE_FORMAT,
+    Playback,
+    load_recording,
+    play_attempts,
+    play_response,
+    turns,
+)
 from llmx_replay._render import TextRenderer
 from llmx_replay._request import build_body, build_request, chat_completions_url
 from llmx_replay._version import __version__
@@ -350,7 +357,8 @@ def play(
 
     SOURCE is a raw SSE body, or a cassette: llmx-replay's, or vcrpy / pytest-recording
     (YAML or JSON, one or more interactions) and the other formats `play` reads. Every
-    recorded Chat Completions response is played, with its recorded chunks if it has them
+    recorded Chat Completions turn is played (a request answered with 429 or 5xx and sent
+    again is one turn, retried as recorded), with its recorded chunks if it has them
     (else one SSE event per chunk). Faults count SSE events and apply to every response.
     """
     faults = _faults(
@@ -375,17 +383,20 @@ def play(
     if recording.source_format == SSE_FORMAT:
         emit.events(play_response(recording.interactions[0].response, playback))
         return
-    played = 0
-    for index, interaction in enumerate(recording.interactions):
-        if not interaction.request.is_chat_completions:
-            continue
-        played += 1
-        emit.interaction(
-            index, interaction.request.method, interaction.request.uri, interaction.response.status
-        )
-        emit.events(play_response(interaction.response, playback))
+    played = turns(recording)
     if not played:
         _fail(f"{source}: holds no Chat Completions interaction (a POST to .../chat/completions)")
+    for turn in played:
+        attempts = [recording.interactions[index] for index in turn]
+        final = attempts[-1]
+        emit.interaction(
+            turn[-1],
+            final.request.method,
+            final.request.uri,
+            final.response.status,
+            [(index, recording.interactions[index].response.status) for index in turn[:-1]],
+        )
+        emit.events(play_attempts([attempt.response for attempt in attempts], playback))
 
 
 def _faults(
@@ -487,14 +498,21 @@ def diff_command(
 
 
 class _Writer(Protocol):
-    def interaction(self, index: int, method: str, uri: str, status: int) -> None: ...
+    def interaction(
+        self, index: int, method: str, uri: str, status: int, retried: list[tuple[int, int]]
+    ) -> None: ...
 
     def events(self, events: Iterable[ResponseEvent]) -> None: ...
 
 
 class _JsonlWriter:
-    def interaction(self, index: int, method: str, uri: str, status: int) -> None:
-        click.echo(orjson.dumps({"type": "interaction", "index": index, "status": status}))
+    def interaction(
+        self, index: int, method: str, uri: str, status: int, retried: list[tuple[int, int]]
+    ) -> None:
+        line: dict[str, Any] = {"type": "interaction", "index": index, "status": status}
+        if retried:
+            line["retried"] = [{"index": earlier, "status": code} for earlier, code in retried]
+        click.echo(orjson.dumps(line))
 
     def events(self, events: Iterable[ResponseEvent]) -> None:
         for event in events:
@@ -505,8 +523,10 @@ class _TextWriter:
     def __init__(self) -> None:
         self._renderer = TextRenderer(sys.stdout)
 
-    def interaction(self, index: int, method: str, uri: str, status: int) -> None:
-        self._renderer.interaction(index, method, uri, status)
+    def interaction(
+        self, index: int, method: str, uri: str, status: int, retried: list[tuple[int, int]]
+    ) -> None:
+        self._renderer.interaction(index, method, uri, status, retried)
 
     def events(self, events: Iterable[ResponseEvent]) -> None:
         for event in events:

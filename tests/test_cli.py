@@ -545,27 +545,54 @@ def two_interactions(tmp_path: Path) -> Path:
     )
 
 
-def test_play_cassette_with_two_interactions_jsonl(two_interactions: Path) -> None:
+def test_play_cassette_replays_a_429_then_its_retry_as_one_turn(two_interactions: Path) -> None:
     result = run("play", str(two_interactions), "--format", "jsonl")
     assert result.stderr == ""
     assert jsonl(result) == [
-        {"type": "interaction", "index": 0, "status": 429},
-        RETRY_LIMIT_ERROR,
-        {"type": "interaction", "index": 1, "status": 200},
+        {
+            "type": "interaction",
+            "index": 1,
+            "status": 200,
+            "retried": [{"index": 0, "status": 429}],
+        },
         *HELLO_STREAMING,
     ]
 
 
-def test_play_cassette_with_two_interactions_text(two_interactions: Path) -> None:
+def test_play_cassette_with_a_retried_turn_text(two_interactions: Path) -> None:
     result = run("play", str(two_interactions))
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines() == [
-        f"== interaction 0: POST {CHAT_URI} -> 429",
-        "[error: retry_limit, status 429] "
-        "exceeded retry limit, last status: 429 Too Many Requests: Rate limit reached",
-        f"== interaction 1: POST {CHAT_URI} -> 200",
+        f"== interaction 1: POST {CHAT_URI} -> 200 (retried after #0 429)",
         "Hello",
         f"[completed] finish_reason: stop; {USAGE_TEXT}",
+    ]
+
+
+def test_play_cassette_reports_a_429_nothing_retried(tmp_path: Path) -> None:
+    rate_limited = chat_interaction(
+        RATE_LIMIT_BODY, status=429, message="Too Many Requests", content_type="application/json"
+    )
+    path = write_cassette(tmp_path / "cassette.yaml", rate_limited)
+    assert jsonl(run("play", str(path), "--format", "jsonl")) == [
+        {"type": "interaction", "index": 0, "status": 429},
+        RETRY_LIMIT_ERROR,
+    ]
+
+
+def test_play_cassette_keeps_a_429_and_a_different_request_apart(tmp_path: Path) -> None:
+    rate_limited = chat_interaction(
+        RATE_LIMIT_BODY, status=429, message="Too Many Requests", content_type="application/json"
+    )
+    other = chat_interaction(HELLO_SSE)
+    other["request"]["body"] = REQUEST_BODY.replace('"m"', '"m2"')
+    assert other["request"]["body"] != REQUEST_BODY
+    path = write_cassette(tmp_path / "cassette.yaml", rate_limited, other)
+    assert jsonl(run("play", str(path), "--format", "jsonl")) == [
+        {"type": "interaction", "index": 0, "status": 429},
+        RETRY_LIMIT_ERROR,
+        {"type": "interaction", "index": 1, "status": 200},
+        *HELLO_STREAMING,
     ]
 
 

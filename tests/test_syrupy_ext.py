@@ -65,7 +65,11 @@ def test_the_json_is_each_events_documented_shape_in_field_order() -> None:
     events = stream_events()
     text = EventsSnapshotExtension().serialize(events)
     assert isinstance(text, str)
-    assert json.loads(text) == [event.model_dump(mode="json") for event in events]
+    dumped = [event.model_dump(mode="json") for event in events]
+    call = dumped[7]["item"]
+    assert call["call_id"] == "call_1"
+    call["call_id"] = "<id 1>"  # the only volatile value of this turn
+    assert json.loads(text) == dumped
     # Keys keep the events' field order (``type`` first), as `model_dump_json` writes them.
     assert [list(item) for item in json.loads(text)] == [
         list(json.loads(event.model_dump_json())) for event in events
@@ -73,9 +77,41 @@ def test_the_json_is_each_events_documented_shape_in_field_order() -> None:
     assert "Paris ☀." in text  # non-ASCII text stays readable, not escaped
 
 
-def test_refuses_what_is_not_events() -> None:
+def test_one_event_per_line() -> None:
+    events = stream_events()
+    lines = str(EventsSnapshotExtension().serialize(events)).splitlines()
+    assert lines[0] == "[" and lines[-1] == "]"
+    assert [json.loads(line.strip().rstrip(",")) for line in lines[1:-1]] == json.loads(
+        "\n".join(lines)
+    )
+    assert len(lines) == len(events) + 2
+
+
+def test_a_request_body_has_one_message_per_line_and_ids_kept_consistent() -> None:
+    body = {
+        "model": "m",
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "tool_calls": [{"id": "call_9", "type": "function"}]},
+            {"role": "tool", "tool_call_id": "call_9", "content": "done"},
+        ],
+        "stream": True,
+    }
+    text = str(EventsSnapshotExtension().serialize(body))
+    assert text.splitlines() == [
+        "{",
+        '  "model": "m",',
+        '  "messages": [',
+        '    {"role": "user", "content": "hi"},',
+        '    {"role": "assistant", "tool_calls": [{"id": "<id 1>", "type": "function"}]},',
+        '    {"role": "tool", "tool_call_id": "<id 1>", "content": "done"}',
+        "  ],",
+        '  "stream": true',
+        "}",
+    ]
+
+
+def test_refuses_an_iterator_of_events() -> None:
     extension = EventsSnapshotExtension()
-    with pytest.raises(TypeError, match="ResponseEvent or a list of them, not generator"):
+    with pytest.raises(TypeError, match=r"pass list\(events\)"):
         extension.serialize(event for event in stream_events())
-    with pytest.raises(TypeError, match="not list"):
-        extension.serialize([{"type": "completed"}])

@@ -92,6 +92,7 @@ def _metadata(value: Any, source: str) -> CassetteMetadata | None:
             recorded_at=str(value.get("recorded_at", "")),
             base_url=value.get("base_url"),
             model=value.get("model"),
+            note=value.get("note"),
         )
     except ValueError as error:
         raise InputError(source, " ".join(str(error).split()), "llmx_replay") from None

@@ -106,7 +106,8 @@ class Interaction(BaseModel):
 
 
 class CassetteMetadata(BaseModel):
-    """Who recorded a cassette, when, and against what."""
+    """Who recorded a cassette, when, and against what; `note` says more, such as that it
+    was written by hand, and why."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -114,6 +115,7 @@ class CassetteMetadata(BaseModel):
     recorded_at: str
     base_url: str | None = None
     model: str | None = None
+    note: str | None = None
 
 
 class Cassette(BaseModel):

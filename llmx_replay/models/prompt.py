@@ -11,7 +11,7 @@ from llmx_replay.models.tools import ToolSpec
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MAX_TOKENS = 8192
 _DEFAULT_REQUEST_MAX_RETRIES = 4
-_MAX_REQUEST_RETRIES = 100
+MAX_REQUEST_RETRIES = 100
 _DEFAULT_IDLE_TIMEOUT_MS = 300_000
 
 
@@ -57,7 +57,7 @@ class ProviderSettings(BaseModel):
         """Retries after the first attempt: the configured count (4 if unset), at most 100."""
         configured = self.request_max_retries
         retries = _DEFAULT_REQUEST_MAX_RETRIES if configured is None else configured
-        return min(retries, _MAX_REQUEST_RETRIES)
+        return min(retries, MAX_REQUEST_RETRIES)
 
     @property
     def idle_timeout(self) -> float:

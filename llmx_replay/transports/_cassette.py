@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from llmx_replay._clock import Clock
-from llmx_replay._exceptions import InputError
+from llmx_replay._exceptions import InputError, NoMatchingInteraction
 from llmx_replay.cassette._load import load_cassette
 from llmx_replay.cassette._match import BodyCanonicalizer
 from llmx_replay.cassette._model import Cassette
@@ -52,7 +52,9 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     into it through `inner` (the network by default).
 
     Replayed responses keep their recorded chunks and follow `pacing`, `speed` and
-    `faults`; recordings are scrubbed of secrets and written as each body ends.
+    `faults`; recordings are scrubbed of secrets and written as each body ends. `requests`
+    keeps every request sent through it, and `misses` every request it could not answer
+    (also raised, but a client may swallow what its transport raises).
     """
 
     def __init__(
@@ -104,6 +106,13 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             replace=mode is RecordMode.ALL,
         )
         self._recorder = Recorder(self.writer.add, inner)
+        self.requests: list[httpx.Request] = []
+        self.misses: list[NoMatchingInteraction] = []
+
+    @property
+    def records(self) -> bool:
+        """Whether a request may reach `inner` (the network) to be recorded."""
+        return self._records
 
     @property
     def unplayed(self) -> list[int]:
@@ -116,23 +125,32 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             return f" (record mode 'none' never records{missing})"
         return f" (record mode '{self.record_mode}' does not record into an existing cassette)"
 
+    def _missed(self, request: httpx.Request) -> NoMatchingInteraction:
+        miss = self.player.miss(request, self._why_not_recorded())
+        self.misses.append(miss)
+        return miss
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
         if self._replays:
             response = self.player.answer(request)
             if response is not None:
                 return response
         if self._records:
             return self._recorder.handle(request)
-        raise self.player.miss(request, self._why_not_recorded())
+        request.read()
+        raise self._missed(request)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
         if self._replays:
             response = await self.player.aanswer(request)
             if response is not None:
                 return response
         if self._records:
             return await self._recorder.ahandle(request)
-        raise self.player.miss(request, self._why_not_recorded())
+        await request.aread()
+        raise self._missed(request)
 
     def close(self) -> None:
         self._recorder.close()

@@ -36,6 +36,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 FIXTURES = HERE / "fixtures"
 AIMOCK_FIXTURES = FIXTURES / "aimock.json"
+# What tests/test_library.py's cassettes were recorded from (see test_library_aimock_live.py).
+LIBRARY_FIXTURES = FIXTURES / "library.json"
 LITELLM_CONFIG = FIXTURES / "litellm.yaml"
 
 LIVE_DIR_VAR = "LLMX_REPLAY_LIVE_DIR"
@@ -298,7 +300,8 @@ def _aimock(logs: Path, api_key: str) -> ServerProcess | LiveServer:
         name="aimock",
         argv=[
             *(node, str(cli), "-h", "127.0.0.1", "-p", "{port}"),
-            *("-f", str(AIMOCK_FIXTURES), "--validate-on-load", "--log-level", "warn"),
+            *("-f", str(AIMOCK_FIXTURES), "-f", str(LIBRARY_FIXTURES)),
+            *("--validate-on-load", "--log-level", "warn"),
         ],
         ready_path="/health",
         log_path=logs / "aimock.log",
@@ -373,7 +376,7 @@ def _boot_early(request: pytest.FixtureRequest, _launchers: dict[str, Launcher])
 
 @pytest.fixture(scope="session")
 def aimock(_launchers: dict[str, Launcher]) -> LiveServer:
-    """aimock 1.43.0 serving `fixtures/aimock.json`."""
+    """aimock 1.43.0 serving `fixtures/aimock.json` and `fixtures/library.json`."""
     return _launchers["aimock"].ready()
 
 

@@ -1,0 +1,263 @@
+"""A test's cassette: clients wired to it, the requests they sent, and its replayed events.
+
+This is what the pytest fixture `llmx_cassette` hands to a test; it needs no pytest, so a
+unittest case or a script can use it the same way.
+"""
+
+import os
+from pathlib import Path
+from typing import Any, Self
+
+import httpx
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from llmx_replay._client import AsyncChatClient, ChatClient
+from llmx_replay._clock import Clock, SystemClock, VirtualClock
+from llmx_replay._exceptions import InputError, NoMatchingInteraction
+from llmx_replay._pipeline import StreamMode
+from llmx_replay._play import Playback, play_cassette, turns
+from llmx_replay._request import OrphanCallPolicy
+from llmx_replay.cassette._load import load_cassette
+from llmx_replay.cassette._scrub import Scrubber
+from llmx_replay.models.events import ResponseEvent
+from llmx_replay.models.prompt import ProviderSettings
+from llmx_replay.transports._cassette import CassetteTransport, RecordMode
+from llmx_replay.transports._replay import Faults, Pacing
+
+# Replays never send the key, but building a request asks for it.
+_REPLAY_KEY = "llmx-replay-no-key-needed"
+
+
+class CassetteOptions(BaseModel):
+    """How a test uses its cassette: the `llmx_cassette` marker's keywords, and the keys of
+    the `llmx_config` fixture that gives their defaults.
+
+    * `name`: the cassette's path under the cassette folder (``.yaml`` added when it has no
+      cassette suffix); by default ``<test module>/<test name>``.
+    * `record_mode`: see `RecordMode`; the ``--llmx-record-mode`` option overrides it.
+    * `pacing`, `speed`, `faults`: how replayed responses are served (see `ReplayTransport`).
+    * `match_ignore`: request body paths left out of matching, e.g. ``"user"``.
+    * `allow_unplayed`: do not fail a test that leaves recorded interactions unplayed.
+    * `provider`, `model`: what the fixture's clients talk to; when replaying, by default
+      the cassette's recorded base URL and model.
+    * `scrubber`: what is scrubbed from recordings.
+    * `upstream`: the transport recordings go through (default: the network).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    name: str | None = None
+    record_mode: RecordMode | None = None
+    pacing: Pacing = "instant"
+    speed: float = Field(default=1.0, gt=0)
+    faults: Faults | None = None
+    match_ignore: tuple[str, ...] = ()
+    allow_unplayed: bool = False
+    provider: ProviderSettings | None = None
+    model: str | None = None
+    scrubber: Scrubber | None = None
+    upstream: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None
+
+
+_CASSETTE_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
+
+
+def cassette_path(folder: Path, name: str) -> Path:
+    """Where the cassette called `name` lives under `folder`."""
+    path = folder / name
+    return path if path.suffix in _CASSETTE_SUFFIXES else path.with_name(path.name + ".yaml")
+
+
+def _json_or_text(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body.decode(errors="replace")
+
+
+class CassetteSession:
+    """One test's cassette, replayed or recorded according to `record_mode`.
+
+    `client()` and `async_client()` give clients wired to it, `transport` serves any other
+    httpx client, `requests` holds what was sent, and `play()` replays the whole cassette
+    through the processor (and the aggregator). A session that only replays runs on a
+    `VirtualClock`, so recorded retry waits and pacing take no time.
+    """
+
+    def __init__(self, path: Path, options: CassetteOptions, record_mode: RecordMode) -> None:
+        self.path = path
+        self.options = options
+        self.transport = CassetteTransport(
+            path,
+            record_mode=record_mode,
+            inner=options.upstream,
+            pacing=options.pacing,
+            speed=options.speed,
+            faults=options.faults,
+            ignore=options.match_ignore,
+            scrubber=options.scrubber,
+            clock=VirtualClock(),
+        )
+        # Recorded waits between chunks are replayed on virtual time; retry waits are real
+        # only when a request may reach the provider.
+        self.clock: Clock = SystemClock() if self.transport.records else VirtualClock()
+        self._clients: list[ChatClient] = []
+        self._played = False
+
+    @property
+    def record_mode(self) -> RecordMode:
+        return self.transport.record_mode
+
+    @property
+    def requests(self) -> list[httpx.Request]:
+        """Every request sent through the cassette, in order."""
+        return self.transport.requests
+
+    def request_bodies(self) -> list[Any]:
+        """The JSON bodies of `requests` (a body that is not JSON, as text)."""
+        return [_json_or_text(request.content) for request in self.requests]
+
+    def request_body(self, index: int = -1) -> Any:
+        """The JSON body of one request, the last by default: what to snapshot to see the
+        messages built from the history."""
+        if not self.requests:
+            raise LookupError(f"{self.path}: no request was sent through the cassette")
+        return _json_or_text(self.requests[index].content)
+
+    def _provider(self, provider: ProviderSettings | None) -> ProviderSettings:
+        chosen = provider or self.options.provider
+        if chosen is not None:
+            return chosen
+        metadata = self.transport.player.cassette.metadata
+        if metadata is not None and metadata.base_url:
+            return ProviderSettings(name="replay", base_url=metadata.base_url)
+        raise InputError(
+            str(self.path),
+            "no provider to send to: pass provider=, set it in the llmx_config fixture, or "
+            "replay a cassette whose metadata has a base_url",
+            "provider",
+        )
+
+    def _model(self, model: str | None) -> str:
+        chosen = model or self.options.model
+        if chosen:
+            return chosen
+        metadata = self.transport.player.cassette.metadata
+        if metadata is not None and metadata.model:
+            return metadata.model
+        raise InputError(
+            str(self.path),
+            "no model to ask for: pass model=, set it in the llmx_config fixture, or replay "
+            "a cassette whose metadata has a model",
+            "model",
+        )
+
+    def _environ(self, provider: ProviderSettings) -> dict[str, str]:
+        environ = dict(os.environ)
+        if provider.env_key and not self.transport.records:
+            environ.setdefault(provider.env_key, _REPLAY_KEY)
+        return environ
+
+    def client(
+        self,
+        provider: ProviderSettings | None = None,
+        model: str | None = None,
+        *,
+        mode: StreamMode = "streaming",
+        orphan_calls: OrphanCallPolicy = "abort",
+    ) -> ChatClient:
+        """A `ChatClient` whose requests go through the cassette; closed with the session."""
+        chosen = self._provider(provider)
+        client = ChatClient(
+            chosen,
+            self._model(model),
+            transport=self.transport,
+            mode=mode,
+            clock=self.clock,
+            environ=self._environ(chosen),
+            orphan_calls=orphan_calls,
+        )
+        self._clients.append(client)
+        return client
+
+    def async_client(
+        self,
+        provider: ProviderSettings | None = None,
+        model: str | None = None,
+        *,
+        mode: StreamMode = "streaming",
+        orphan_calls: OrphanCallPolicy = "abort",
+    ) -> AsyncChatClient:
+        """An `AsyncChatClient` whose requests go through the cassette (close it with
+        ``async with``)."""
+        chosen = self._provider(provider)
+        return AsyncChatClient(
+            chosen,
+            self._model(model),
+            transport=self.transport,
+            mode=mode,
+            clock=self.clock,
+            environ=self._environ(chosen),
+            orphan_calls=orphan_calls,
+        )
+
+    def play(self, mode: StreamMode = "streaming") -> list[ResponseEvent]:
+        """The events of every turn the cassette holds, as it is on disk now (so with what
+        this test recorded), with the session's pacing and faults.
+
+        A request answered with 429 or 5xx and then sent again is one turn, retried as
+        recorded. Playing counts every recorded interaction as played.
+        """
+        if not self.path.exists():
+            raise InputError(str(self.path), "no cassette to play: the file does not exist")
+        cassette = load_cassette(self.path)
+        if not turns(cassette):
+            raise InputError(
+                str(self.path), "holds no Chat Completions interaction to play", "interactions"
+            )
+        playback = Playback(
+            mode=mode,
+            pacing=self.options.pacing,
+            speed=self.options.speed,
+            faults=self.options.faults or Faults(),
+            clock=VirtualClock(),
+        )
+        events = list(play_cassette(cassette, playback))
+        self._played = True
+        return events
+
+    @property
+    def misses(self) -> list[NoMatchingInteraction]:
+        """The requests the cassette could not answer, each with the closest recording."""
+        return self.transport.misses
+
+    def problems(self) -> list[str]:
+        """What makes the test that used this session fail: requests without a recording,
+        and recorded interactions that were never played."""
+        found = [str(miss) for miss in self.misses]
+        unplayed = [] if self._played or self.options.allow_unplayed else self.transport.unplayed
+        if unplayed:
+            recorded = self.transport.player.cassette.interactions
+            listed = "; ".join(
+                f"#{index} {recorded[index].request.method} {recorded[index].request.uri}"
+                for index in unplayed
+            )
+            found.append(
+                f"{self.path}: {len(unplayed)} recorded interaction(s) never played: {listed} "
+                "(re-record the cassette, or pass allow_unplayed=True)"
+            )
+        return found
+
+    def close(self) -> None:
+        """Close the clients made by `client()` and the transport; a recording whose
+        response was never closed is written, marked as cut short."""
+        for client in self._clients:
+            client.close()
+        self.transport.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

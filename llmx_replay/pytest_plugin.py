@@ -1,0 +1,141 @@
+"""The pytest plugin, registered through the ``pytest11`` entry point: installing llmx-replay
+is enough.
+
+    @pytest.mark.llmx_cassette(record_mode="once")
+    def test_turn(llmx_cassette: CassetteSession, llmx_snapshot: SnapshotAssertion) -> None:
+        with llmx_cassette.client() as client:
+            assert list(client.stream(prompt)) == llmx_snapshot
+        assert llmx_cassette.request_bodies() == llmx_snapshot
+
+A test's cassette is ``<cassette dir>/<test module>/<test name>.yaml``. Its options come
+from the `llmx_config` fixture, then the `llmx_cassette` marker, then ``--llmx-record-mode``.
+A test fails when it sent a request that has no recording, or left recorded interactions
+unplayed.
+"""
+
+import re
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+from syrupy.assertion import SnapshotAssertion
+
+from llmx_replay._exceptions import InputError
+from llmx_replay._session import CassetteOptions, CassetteSession, cassette_path
+from llmx_replay.syrupy_ext import EventsSnapshotExtension
+from llmx_replay.transports._cassette import RecordMode
+
+MARKER = "llmx_cassette"
+_SESSION = pytest.StashKey[CassetteSession]()
+_UNSAFE_IN_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("llmx-replay", "llmx-replay: record and replay LLM streams")
+    group.addoption(
+        "--llmx-record-mode",
+        dest="llmx_record_mode",
+        choices=[mode.value for mode in RecordMode],
+        default=None,
+        help="record mode of every llmx_cassette, over markers and llmx_config "
+        "(default: 'none' when the CI variable is set, else 'once')",
+    )
+    group.addoption(
+        "--llmx-cassette-dir",
+        dest="llmx_cassette_dir",
+        metavar="DIR",
+        default=None,
+        help="folder of the llmx_cassette cassettes (default: <rootdir>/cassettes)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(name=None, record_mode=None, pacing='instant', faults=None, "
+        "match_ignore=(), allow_unplayed=False, ...): options of the test's llmx_cassette "
+        "(see llmx_replay.CassetteOptions)",
+    )
+
+
+@pytest.fixture
+def llmx_cassette_dir(request: pytest.FixtureRequest) -> Path:
+    """The folder of cassettes; override it to keep them elsewhere."""
+    option: str | None = request.config.getoption("llmx_cassette_dir")
+    if option:
+        return request.config.invocation_params.dir / option
+    return request.config.rootpath / "cassettes"
+
+
+@pytest.fixture
+def llmx_config() -> dict[str, Any]:
+    """Default options of every `llmx_cassette` in scope (keys of `CassetteOptions`);
+    override it in a conftest.py or a test module."""
+    return {}
+
+
+def _default_name(node: pytest.Item) -> str:
+    """``<test module>/<class>.<test name>``, with what a file name cannot hold replaced."""
+    names = node.nodeid.split("::")[1:]
+    test = ".".join(names) if names else node.name
+    return f"{node.path.stem}/{_UNSAFE_IN_NAMES.sub('-', test)}"
+
+
+def _options(node: pytest.Item, config: dict[str, Any]) -> CassetteOptions:
+    merged = dict(config)
+    # The closest marker (the function's) wins over its class's and module's.
+    for marker in reversed(list(node.iter_markers(MARKER))):
+        if marker.args:
+            raise InputError(
+                f"{MARKER} marker of {node.nodeid}", "takes keyword arguments only", "args"
+            )
+        merged.update(marker.kwargs)
+    try:
+        return CassetteOptions.model_validate(merged)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        field = ".".join(str(part) for part in problem["loc"])
+        raise InputError(
+            f"{MARKER} options of {node.nodeid}", problem["msg"], field or None
+        ) from None
+
+
+@pytest.fixture
+def llmx_cassette(
+    request: pytest.FixtureRequest, llmx_cassette_dir: Path, llmx_config: dict[str, Any]
+) -> Iterator[CassetteSession]:
+    """The test's cassette, with clients wired to it (see `CassetteSession`)."""
+    node = request.node
+    assert isinstance(node, pytest.Item)
+    options = _options(node, llmx_config)
+    chosen = request.config.getoption("llmx_record_mode") or options.record_mode
+    record_mode = RecordMode.default() if chosen is None else RecordMode.parse(chosen)
+    path = cassette_path(llmx_cassette_dir, options.name or _default_name(node))
+    session = CassetteSession(path, options, record_mode)
+    node.stash[_SESSION] = session
+    try:
+        yield session
+    finally:
+        del node.stash[_SESSION]
+        session.close()
+
+
+@pytest.fixture
+def llmx_snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """syrupy's `snapshot`, storing events and request bodies as `EventsSnapshotExtension`
+    does: ``assert llmx_cassette.play() == llmx_snapshot``."""
+    return snapshot.use_extension(EventsSnapshotExtension)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Fail a test that passed but sent a request with no recording (its client may have
+    swallowed the error) or left recorded interactions unplayed."""
+    yield
+    session = item.stash.get(_SESSION, None)
+    if session is not None:
+        problems = session.problems()
+        if problems:
+            pytest.fail("\n".join(problems), pytrace=False)

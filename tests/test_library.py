@@ -1,0 +1,263 @@
+"""The cassette library: each provider behaviour llmx fought with, as a cassette and a
+snapshot of the events our client makes of it and of the request it sent.
+
+The cassettes are ``cassettes/test_library/<test>.yaml``. They were recorded from aimock
+1.43.0 serving ``tests/live/fixtures/library.json``, except those whose metadata ``note``
+says they were written by hand, and why; ``tests/live/test_library_live.py`` records the
+others again from a fresh aimock and checks that they still give these snapshots. To record
+one again by hand, point ``LLMX_REPLAY_LIBRARY_URL`` at a server (aimock's base URL, with
+``/v1``; ``LLMX_REPLAY_LIBRARY_KEY`` holds its key, if it needs one) and run this file with
+``--llmx-record-mode=rewrite``.
+
+The decisions' cassettes (``cassettes/decisions/``) are played and snapshotted here too, in
+both modes that show events; tests/test_decision_cassettes.py asserts what each shows.
+"""
+
+import os
+import uuid
+from typing import Any
+
+import orjson
+import pytest
+from syrupy.assertion import SnapshotAssertion
+
+from llmx_replay import CassetteSession, build_request
+from llmx_replay.models import (
+    FunctionCall,
+    FunctionCallOutput,
+    InputText,
+    Message,
+    OutputItemDone,
+    Prompt,
+    ProviderSettings,
+    ResponseEvent,
+    ResponseItem,
+)
+
+RECORD_URL_VAR = "LLMX_REPLAY_LIBRARY_URL"
+RECORD_KEY_VAR = "LLMX_REPLAY_LIBRARY_KEY"
+MODEL = "gpt-4o-mini"
+WEATHER_TOOL: dict[str, Any] = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "The weather in a city.",
+    "strict": False,
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "unit": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+ORDER_TOOL: dict[str, Any] = {
+    "type": "function",
+    "name": "lookup_order",
+    "description": "Where an order is.",
+    "strict": False,
+    "parameters": {
+        "type": "object",
+        "properties": {"order_id": {"type": "string"}},
+        "required": ["order_id"],
+    },
+}
+
+
+@pytest.fixture
+def llmx_config() -> dict[str, Any]:
+    """When recording, the server to record from; when replaying, nothing: the clients
+    talk to each cassette's recorded base URL and model."""
+    url = os.environ.get(RECORD_URL_VAR)
+    if not url:
+        return {}
+    # aimock counts a scenario's requests per test id: a fresh one starts each scenario
+    # (the 429 that comes before a success) from its beginning.
+    headers = {"X-Test-Id": uuid.uuid4().hex}
+    env_key = RECORD_KEY_VAR if os.environ.get(RECORD_KEY_VAR) else None
+    provider = ProviderSettings(name="library", base_url=url, env_key=env_key, http_headers=headers)
+    return {"provider": provider, "model": MODEL}
+
+
+def user(text: str) -> Message:
+    return Message(role="user", content=[InputText(text=text)])
+
+
+def prompt(*items: ResponseItem, tools: tuple[dict[str, Any], ...] = ()) -> Prompt:
+    return Prompt.model_validate(
+        {"instructions": "You are a terse assistant.", "input": items, "tools": tools}
+    )
+
+
+def turn(llmx_cassette: CassetteSession, conversation: Prompt) -> list[ResponseEvent]:
+    with llmx_cassette.client() as client:
+        return list(client.stream(conversation))
+
+
+def assert_snapshots(
+    llmx_cassette: CassetteSession, events: list[ResponseEvent], snapshot: SnapshotAssertion
+) -> None:
+    """The events, then each request body sent, each in its own snapshot file."""
+    assert events == snapshot
+    for body in llmx_cassette.request_bodies():
+        assert body == snapshot
+
+
+def test_plain_text(llmx_cassette: CassetteSession, llmx_snapshot: SnapshotAssertion) -> None:
+    events = turn(llmx_cassette, prompt(user("library: plain text")))
+    assert_snapshots(llmx_cassette, events, llmx_snapshot)
+
+
+def test_reasoning_field(llmx_cassette: CassetteSession, llmx_snapshot: SnapshotAssertion) -> None:
+    events = turn(llmx_cassette, prompt(user("library: reasoning field")))
+    assert_snapshots(llmx_cassette, events, llmx_snapshot)
+    assert llmx_cassette.play(mode="aggregated") == llmx_snapshot
+
+
+def test_reasoning_content_field(
+    llmx_cassette: CassetteSession, llmx_snapshot: SnapshotAssertion
+) -> None:
+    events = turn(llmx_cassette, prompt(user("library: reasoning_content field")))
+    assert_snapshots(llmx_cassette, events, llmx_snapshot)
+    assert llmx_cassette.play(mode="aggregated") == llmx_snapshot
+
+
+def test_tool_call_arguments_split_across_chunks(
+    llmx_cassette: CassetteSession, llmx_snapshot: SnapshotAssertion
+) -> None:
+    events = turn(
+        llmx_cassette, prompt(user("library: one tool call split"), tools=(WEATHER_TOOL,))
+    )
+    assert_snapshots(llmx_cassette, events, llmx_snapshot)
+
+
+def test_parallel_tool_calls(
+    llmx_cassette: CassetteSession, llmx_snapshot: SnapshotAssertion
+) -> None:
+    conversation = prompt(user("library: two parallel tool calls"), tools=(WEATHER_TOOL,))
+    events = turn(llmx_cassette, conversation)
+    assert_snapshots(llmx_cassette, events, llmx_snapshot)
+
+
+def test_text_before_tool_call(
+    llmx_cassette: CassetteSession, llmx_snapshot: SnapshotAssertion
+) -> None:
+    events = turn(
+        llmx_cassette, prompt(user("library: text then tool call"), tools=(WEATHER_TOOL,))
+    )
+    assert_snapshots(llmx_cassette, events, llmx_snapshot)
+
+
+def test_finish_reason_length(
+    llmx_cassette: CassetteSession, llmx_snapshot: SnapshotAssertion
+) -> None:
+    events = turn(llmx_cassette, prompt(user("library: finish length")))
+    assert_snapshots(llmx_cassette, events, llmx_snapshot)
+
+
+def test_usage_after_the_finish_chunk(
+    llmx_cassette: CassetteSession, llmx_snapshot: SnapshotAssertion
+) -> None:
+    # llmx does not ask for usage; a caller that wants it adds `stream_options` itself.
+    with llmx_cassette.client() as client:
+        request = build_request(
+            prompt(user("library: usage chunk")), client.model, client.provider, environ=os.environ
+        )
+        body = {**orjson.loads(request.body), "stream_options": {"include_usage": True}}
+        events = list(
+            client.stream_request(request.model_copy(update={"body": orjson.dumps(body)}))
+        )
+    assert_snapshots(llmx_cassette, events, llmx_snapshot)
+
+
+def test_error_inside_the_stream(
+    llmx_cassette: CassetteSession, llmx_snapshot: SnapshotAssertion
+) -> None:
+    events = turn(llmx_cassette, prompt(user("library: error in stream via litellm")))
+    assert_snapshots(llmx_cassette, events, llmx_snapshot)
+
+
+def test_stream_ends_without_done_or_finish_reason(
+    llmx_cassette: CassetteSession, llmx_snapshot: SnapshotAssertion
+) -> None:
+    events = turn(llmx_cassette, prompt(user("library: truncated stream")))
+    assert_snapshots(llmx_cassette, events, llmx_snapshot)
+
+
+def test_rate_limited_then_served(
+    llmx_cassette: CassetteSession, llmx_snapshot: SnapshotAssertion
+) -> None:
+    events = turn(llmx_cassette, prompt(user("library: 429 then success")))
+    assert_snapshots(llmx_cassette, events, llmx_snapshot)
+    # The client retried the same request: the cassette holds both answers, one turn.
+    assert [request.content for request in llmx_cassette.requests[1:]] == [
+        llmx_cassette.requests[0].content
+    ]
+    assert llmx_cassette.play() == events
+
+
+def test_multi_turn_with_tool_results(
+    llmx_cassette: CassetteSession, llmx_snapshot: SnapshotAssertion
+) -> None:
+    history: list[ResponseItem] = [user("library: multi-turn tool")]
+    first = turn(llmx_cassette, prompt(*history, tools=(ORDER_TOOL,)))
+    calls = [
+        e.item for e in first if isinstance(e, OutputItemDone) and isinstance(e.item, FunctionCall)
+    ]
+    assert len(calls) == 1
+    result = FunctionCallOutput.model_validate(
+        {"call_id": calls[0].call_id, "output": "A-1001: shipped Monday"}
+    )
+    second = turn(llmx_cassette, prompt(*history, calls[0], result, tools=(ORDER_TOOL,)))
+    assert_snapshots(llmx_cassette, first + second, llmx_snapshot)
+
+
+def test_unanswered_call_is_aborted(
+    llmx_cassette: CassetteSession, llmx_snapshot: SnapshotAssertion
+) -> None:
+    # D1: a call left without a result (the user interrupted it) is answered "aborted",
+    # and the user message that came after it is kept.
+    first_ask = user("library: aborted call")
+    first = turn(llmx_cassette, prompt(first_ask, tools=(ORDER_TOOL,)))
+    calls = [
+        e.item for e in first if isinstance(e, OutputItemDone) and isinstance(e.item, FunctionCall)
+    ]
+    assert len(calls) == 1
+    second = turn(
+        llmx_cassette,
+        prompt(first_ask, calls[0], user("library: after abort"), tools=(ORDER_TOOL,)),
+    )
+    assert_snapshots(llmx_cassette, first + second, llmx_snapshot)
+    aborted = llmx_cassette.request_body()["messages"][3]
+    assert aborted == {"role": "tool", "tool_call_id": calls[0].call_id, "content": "aborted"}
+
+
+DECISIONS = [
+    "d01-orphan-tool-call",
+    "d02-repeated-assistant-reply",
+    "d03-zero-argument-tool",
+    "d04-parallel-tool-calls",
+    "d05-preamble-then-tool-call",
+    "d06-usage-after-finish",
+    "d07-finish-reasons",
+    "d08-stream-cut-short",
+    "d09-reasoning-fields",
+    "d10-error-null",
+    "d11-usage-shapes",
+    "d12-empty-tools-and-max-tokens",
+    "d13-retry-after",
+    "d14-aggregated-reasoning",
+    "d15-base-url-slash",
+]
+
+
+@pytest.mark.parametrize(
+    "decision",
+    [
+        pytest.param(name, marks=pytest.mark.llmx_cassette(name=f"decisions/{name}"))
+        for name in DECISIONS
+    ],
+)
+def test_decision(
+    decision: str, llmx_cassette: CassetteSession, llmx_snapshot: SnapshotAssertion
+) -> None:
+    assert llmx_cassette.path.stem == decision
+    assert llmx_cassette.play() == llmx_snapshot
+    assert llmx_cassette.play(mode="aggregated") == llmx_snapshot
