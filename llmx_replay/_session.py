@@ -82,10 +82,19 @@ class CassetteSession:
     `client()` and `async_client()` give clients wired to it, `transport` serves any other
     httpx client, `requests` holds what was sent, and `play()` replays the whole cassette
     through the processor (and the aggregator). A session that only replays runs on a
-    `VirtualClock`, so recorded retry waits and pacing take no time.
+    `VirtualClock`, so recorded retry waits and pacing take no time. `run_started` is when
+    the run began (a Unix timestamp), so that in mode ``rewrite`` sessions sharing a cassette
+    start it anew only once.
     """
 
-    def __init__(self, path: Path, options: CassetteOptions, record_mode: RecordMode) -> None:
+    def __init__(
+        self,
+        path: Path,
+        options: CassetteOptions,
+        record_mode: RecordMode,
+        *,
+        run_started: float | None = None,
+    ) -> None:
         self.path = path
         self.options = options
         self.transport = CassetteTransport(
@@ -98,7 +107,15 @@ class CassetteSession:
             ignore=options.match_ignore,
             scrubber=options.scrubber,
             clock=VirtualClock(),
+            rewrite_since=run_started,
         )
+        if self.transport.records and path.suffix == ".json":
+            raise InputError(
+                str(path),
+                f"llmx-replay records cassettes as YAML: name it .yaml (record mode "
+                f"'{record_mode}' may record; a .json cassette can be replayed with 'none')",
+                "name",
+            )
         # Recorded waits between chunks are replayed on virtual time; retry waits are real
         # only when a request may reach the provider.
         self.clock: Clock = SystemClock() if self.transport.records else VirtualClock()

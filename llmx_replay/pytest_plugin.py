@@ -5,15 +5,17 @@ is enough.
     def test_turn(llmx_cassette: CassetteSession, llmx_snapshot: SnapshotAssertion) -> None:
         with llmx_cassette.client() as client:
             assert list(client.stream(prompt)) == llmx_snapshot
-        assert llmx_cassette.request_bodies() == llmx_snapshot
+        assert llmx_cassette.request_body() == llmx_snapshot
 
-A test's cassette is ``<cassette dir>/<test module>/<test name>.yaml``. Its options come
+A test's cassette is ``<cassette dir>/<test module>/<test name>.yaml``, with the module's
+packages as folders (``pkg/test_it``). Its options come
 from the `llmx_config` fixture, then the `llmx_cassette` marker, then ``--llmx-record-mode``.
 A test fails when it sent a request that has no recording, or left recorded interactions
 unplayed.
 """
 
 import re
+import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,13 +24,14 @@ import pytest
 from pydantic import ValidationError
 from syrupy.assertion import SnapshotAssertion
 
-from llmx_replay._exceptions import InputError
 from llmx_replay._session import CassetteOptions, CassetteSession, cassette_path
 from llmx_replay.syrupy_ext import EventsSnapshotExtension
 from llmx_replay.transports._cassette import RecordMode
 
 MARKER = "llmx_cassette"
 _SESSION = pytest.StashKey[CassetteSession]()
+_RUN_STARTED = pytest.StashKey[float]()
+_RUN_STARTED_KEY = "llmx_replay_run_started"
 _UNSAFE_IN_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 
 
@@ -52,12 +55,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # In record mode `rewrite`, a cassette written since then was renewed by this run (by
+    # another test sharing it, maybe in another xdist worker): workers take the controller's.
+    workerinput = getattr(config, "workerinput", None)
+    started = workerinput.get(_RUN_STARTED_KEY) if isinstance(workerinput, dict) else None
+    config.stash[_RUN_STARTED] = started if isinstance(started, float) else time.time()
     config.addinivalue_line(
         "markers",
         f"{MARKER}(name=None, record_mode=None, pacing='instant', faults=None, "
         "match_ignore=(), allow_unplayed=False, ...): options of the test's llmx_cassette "
         "(see llmx_replay.CassetteOptions)",
     )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: each worker is given the time the run began."""
+    node.workerinput[_RUN_STARTED_KEY] = node.config.stash[_RUN_STARTED]
 
 
 @pytest.fixture
@@ -76,11 +90,22 @@ def llmx_config() -> dict[str, Any]:
     return {}
 
 
+def _module_name(path: Path) -> str:
+    """The test module's name as pytest imports it (its packages, the folders up to the
+    first without ``__init__.py``, then the file's stem), as a path: ``pkg/test_it``."""
+    parts = [path.stem]
+    folder = path.parent
+    while (folder / "__init__.py").is_file() and folder != folder.parent:
+        parts.append(folder.name)
+        folder = folder.parent
+    return "/".join(reversed(parts))
+
+
 def _default_name(node: pytest.Item) -> str:
     """``<test module>/<class>.<test name>``, with what a file name cannot hold replaced."""
     names = node.nodeid.split("::")[1:]
     test = ".".join(names) if names else node.name
-    return f"{node.path.stem}/{_UNSAFE_IN_NAMES.sub('-', test)}"
+    return f"{_module_name(node.path)}/{_UNSAFE_IN_NAMES.sub('-', test)}"
 
 
 def _options(node: pytest.Item, config: dict[str, Any]) -> CassetteOptions:
@@ -88,18 +113,21 @@ def _options(node: pytest.Item, config: dict[str, Any]) -> CassetteOptions:
     # The closest marker (the function's) wins over its class's and module's.
     for marker in reversed(list(node.iter_markers(MARKER))):
         if marker.args:
-            raise InputError(
-                f"{MARKER} marker of {node.nodeid}", "takes keyword arguments only", "args"
+            pytest.fail(
+                f"{node.nodeid}: the {MARKER} marker takes keyword arguments only", pytrace=False
             )
         merged.update(marker.kwargs)
     try:
         return CassetteOptions.model_validate(merged)
     except ValidationError as error:
-        problem = error.errors()[0]
-        field = ".".join(str(part) for part in problem["loc"])
-        raise InputError(
-            f"{MARKER} options of {node.nodeid}", problem["msg"], field or None
-        ) from None
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
+            for problem in error.errors()
+        )
+        pytest.fail(
+            f"{node.nodeid}: {MARKER} options (llmx_config and markers): {problems}",
+            pytrace=False,
+        )
 
 
 @pytest.fixture
@@ -113,7 +141,9 @@ def llmx_cassette(
     chosen = request.config.getoption("llmx_record_mode") or options.record_mode
     record_mode = RecordMode.default() if chosen is None else RecordMode.parse(chosen)
     path = cassette_path(llmx_cassette_dir, options.name or _default_name(node))
-    session = CassetteSession(path, options, record_mode)
+    session = CassetteSession(
+        path, options, record_mode, run_started=request.config.stash[_RUN_STARTED]
+    )
     node.stash[_SESSION] = session
     try:
         yield session

@@ -33,8 +33,10 @@ class CassetteWriter:
 
     Each write takes a lock on the folder; the file is read again only when another writer
     (a pytest-xdist worker) changed it since this one wrote it, so adding an interaction
-    costs that interaction. `fresh`: the first write starts the file anew (record mode
-    ``rewrite``). `replace`: a recording replaces the first interaction recorded for the same
+    costs that interaction. `fresh_since` (record mode ``rewrite``): the first write starts
+    the file anew, unless the file was written at or after that time (a Unix timestamp), by
+    another writer of the same run, such as another test sharing the cassette: then it
+    adds to it. `replace`: a recording replaces the first interaction recorded for the same
     request, which it was made to renew (record mode ``all``); otherwise it is appended.
     """
 
@@ -44,13 +46,13 @@ class CassetteWriter:
         *,
         scrubber: Scrubber,
         canonicalizer: BodyCanonicalizer,
-        fresh: bool = False,
+        fresh_since: float | None = None,
         replace: bool = False,
     ) -> None:
         self.path = path
         self._scrubber = scrubber
         self._canonicalizer = canonicalizer
-        self._fresh = fresh
+        self._fresh_since = fresh_since
         self._replace = replace
         self._renewed: set[int] = set()
         self._interactions: list[Interaction] = []
@@ -76,12 +78,16 @@ class CassetteWriter:
                 self._renewed.add(position)
             write_atomically(self.path, cassette_yaml(self._texts, _metadata(interaction)).encode())
             self._written = _stamp(self.path)
-            self._fresh = False
+            self._fresh_since = None
 
     def _catch_up(self) -> None:
-        """Take the file as it is now, unless it is what this writer last wrote."""
-        if self._fresh:
-            return
+        """Take the file as it is now, unless it is what this writer last wrote, or is to be
+        started anew."""
+        if self._fresh_since is not None:
+            written = _stamp(self.path)
+            if written is None or written[2] < self._fresh_since * 1e9:
+                return
+            self._fresh_since = None
         stamp = _stamp(self.path)
         if stamp is None or stamp == self._written:
             return

@@ -1,6 +1,7 @@
 """The transport most tests use: one cassette file, replayed or recorded by record mode."""
 
 import os
+import time
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -44,12 +45,18 @@ class RecordMode(StrEnum):
 
     @classmethod
     def default(cls) -> "RecordMode":
-        return cls.NONE if os.environ.get("CI") else cls.ONCE
+        """``none`` when the `CI` variable says so (set, and not empty, 0, false or no)."""
+        ci = os.environ.get("CI", "").strip().lower()
+        return cls.ONCE if ci in ("", "0", "false", "no") else cls.NONE
 
 
 class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """Replays the cassette at `path` and, as `record_mode` allows, records new exchanges
     into it through `inner` (the network by default).
+
+    In mode ``rewrite`` the cassette is started anew once: a file written since
+    `rewrite_since` (a Unix timestamp, by default when the transport was made) is taken as
+    already renewed in this run, and added to.
 
     Replayed responses keep their recorded chunks and follow `pacing`, `speed` and
     `faults`; recordings are scrubbed of secrets and written as each body ends. `requests`
@@ -69,6 +76,7 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         ignore: Sequence[str] = (),
         scrubber: Scrubber | None = None,
         clock: Clock | None = None,
+        rewrite_since: float | None = None,
     ) -> None:
         self.path = Path(path)
         self.record_mode = (
@@ -102,7 +110,7 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             self.path,
             scrubber=scrubber,
             canonicalizer=BodyCanonicalizer(ignore),
-            fresh=mode is RecordMode.REWRITE,
+            fresh_since=(rewrite_since or time.time()) if mode is RecordMode.REWRITE else None,
             replace=mode is RecordMode.ALL,
         )
         self._recorder = Recorder(self.writer.add, inner)
