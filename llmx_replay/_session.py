@@ -5,6 +5,7 @@ unittest case or a script can use it the same way.
 """
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
 
@@ -170,11 +171,11 @@ class CassetteSession:
             "model",
         )
 
-    def _environ(self, provider: ProviderSettings) -> dict[str, str]:
-        environ = dict(os.environ)
-        if provider.env_key and not self.transport.records:
-            environ.setdefault(provider.env_key, _REPLAY_KEY)
-        return environ
+    def _environ(self, provider: ProviderSettings) -> Mapping[str, str]:
+        key = provider.env_key
+        if key and not self.transport.records and not os.environ.get(key, "").strip():
+            return {**os.environ, key: _REPLAY_KEY}
+        return os.environ
 
     def client(
         self,

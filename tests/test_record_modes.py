@@ -13,7 +13,7 @@ import pytest
 
 from llmx_replay import InputError
 from llmx_replay._exceptions import NoMatchingInteraction
-from llmx_replay.cassette import load_cassette
+from llmx_replay.cassette import load_cassette, save_cassette
 from llmx_replay.transports import CassetteTransport, RecordMode
 
 URL = "https://llm.example.com/v1/chat/completions"
@@ -238,3 +238,47 @@ def test_parse_rejects_an_unknown_mode_listing_the_valid_ones() -> None:
 def test_unknown_mode_is_rejected_by_the_transport(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="new_episodes"):
         CassetteTransport(tmp_path / "c.yaml", record_mode="bogus")
+
+
+@pytest.mark.parametrize(
+    ("value", "mode"),
+    [
+        ("true", "none"),
+        ("1", "none"),
+        ("yes", "none"),
+        ("false", "once"),
+        ("0", "once"),
+        ("", "once"),
+        (" False ", "once"),
+        ("no", "once"),
+    ],
+)
+def test_a_ci_variable_that_says_no_is_not_ci(
+    monkeypatch: pytest.MonkeyPatch, value: str, mode: str
+) -> None:
+    monkeypatch.setenv("CI", value)
+    assert RecordMode.default() == mode
+
+
+@pytest.mark.parametrize(
+    ("mode", "kept"), [("new_episodes", True), ("all", True), ("rewrite", False)]
+)
+def test_a_cassettes_note_is_kept_when_added_to_and_dropped_when_started_anew(
+    tmp_path: Path, mode: str, kept: bool
+) -> None:
+    path = recorded(tmp_path / "c.yaml", "a")
+    cassette = load_cassette(path)
+    assert cassette.metadata is not None
+    note = "written by hand: no server sends this"
+    save_cassette(
+        path,
+        cassette.model_copy(
+            update={"metadata": cassette.metadata.model_copy(update={"note": note})}
+        ),
+    )
+
+    ask(CassetteTransport(path, record_mode=mode, inner=Upstream("v2").transport), "b")
+
+    metadata = load_cassette(path).metadata
+    assert metadata is not None
+    assert metadata.note == (note if kept else None)

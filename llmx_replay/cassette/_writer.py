@@ -17,7 +17,7 @@ from llmx_replay.cassette._save import (
 from llmx_replay.cassette._scrub import Scrubber, find_interaction_secrets
 
 
-def _metadata(interaction: Interaction) -> CassetteMetadata:
+def _metadata(interaction: Interaction, note: str | None) -> CassetteMetadata:
     uri = interaction.request.uri.split("?", 1)[0]
     base_url = uri.removesuffix("/chat/completions") if uri.endswith("/chat/completions") else None
     return CassetteMetadata(
@@ -25,6 +25,7 @@ def _metadata(interaction: Interaction) -> CassetteMetadata:
         recorded_at=datetime.now(UTC).isoformat(timespec="seconds"),
         base_url=base_url,
         model=interaction.request.model,
+        note=note,
     )
 
 
@@ -58,6 +59,7 @@ class CassetteWriter:
         self._interactions: list[Interaction] = []
         self._texts: list[str] = []
         self._written: tuple[int, int, int] | None = None
+        self._note: str | None = None  # kept from the file added to
 
     def add(self, interaction: Interaction) -> None:
         interaction = self._scrubber.interaction(interaction)
@@ -76,7 +78,9 @@ class CassetteWriter:
                 self._interactions[position] = interaction
                 self._texts[position] = text
                 self._renewed.add(position)
-            write_atomically(self.path, cassette_yaml(self._texts, _metadata(interaction)).encode())
+            write_atomically(
+                self.path, cassette_yaml(self._texts, _metadata(interaction, self._note)).encode()
+            )
             self._written = _stamp(self.path)
             self._fresh_since = None
 
@@ -100,6 +104,7 @@ class CassetteWriter:
                 "record into another cassette",
             )
         self._interactions = list(cassette.interactions)
+        self._note = cassette.metadata.note if cassette.metadata else None
         self._texts = [interaction_yaml(interaction) for interaction in self._interactions]
 
     def _renewable(self, interaction: Interaction) -> int | None:

@@ -9,7 +9,8 @@ libyaml (PyYAML's C extension) does the work, with two exceptions that measureme
 * Reading a file written here, the literal blocks are cut out before libyaml parses the rest,
   which is small. A 10k-event stream then loads several times faster than libyaml alone
   (see benchmarks/). Files from elsewhere, or edited so that the first line no longer marks
-  them, go through libyaml whole; both ways give the same document.
+  them, go through libyaml whole; both ways give the same document. What remains of a
+  file written here is read by `_skeleton` when it can, faster than PyYAML's constructor.
 """
 
 import base64
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+
+from llmx_replay.cassette._skeleton import NotSimple, load_skeleton
 
 MARKER = "# llmx-replay cassette"
 _BLOCK_TAG = "!llmx-replay/block"
@@ -146,7 +149,12 @@ def load(data: bytes) -> Any:
     if not data.startswith(MARKER.encode()):
         return yaml.load(data, Loader=_Loader)  # a safe loader subclass
     blocks: list[bytes] = []
-    loader = _BlockLoader(_cut_blocks(data, blocks), blocks)
+    skeleton = _cut_blocks(data, blocks)
+    try:
+        return load_skeleton(skeleton.decode(), blocks)
+    except (NotSimple, UnicodeDecodeError):
+        pass
+    loader = _BlockLoader(skeleton, blocks)
     try:
         return loader.get_single_data()
     finally:
