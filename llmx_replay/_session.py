@@ -21,6 +21,7 @@ from llmx_replay._play import Playback, play_cassette, turns
 from llmx_replay._request import OrphanCallPolicy
 from llmx_replay.cassette._load import load_cassette
 from llmx_replay.cassette._scrub import Scrubber
+from llmx_replay.cassette._writer import RunLedger
 from llmx_replay.models.events import ResponseEvent
 from llmx_replay.models.prompt import ProviderSettings
 from llmx_replay.transports._cassette import CassetteTransport, RecordMode
@@ -83,9 +84,9 @@ class CassetteSession:
     `client()` and `async_client()` give clients wired to it, `transport` serves any other
     httpx client, `requests` holds what was sent, and `play()` replays the whole cassette
     through the processor (and the aggregator). A session that only replays runs on a
-    `VirtualClock`, so recorded retry waits and pacing take no time. `run_started` is when
-    the run began (a Unix timestamp), so that in mode ``rewrite`` sessions sharing a cassette
-    start it anew only once.
+    `VirtualClock`, so recorded retry waits and pacing take no time. `run_ledger` keeps
+    what the run started anew, so that in mode ``rewrite`` sessions sharing a cassette start
+    it anew only once.
     """
 
     def __init__(
@@ -94,7 +95,7 @@ class CassetteSession:
         options: CassetteOptions,
         record_mode: RecordMode,
         *,
-        run_started: float | None = None,
+        run_ledger: RunLedger | None = None,
     ) -> None:
         self.path = path
         self.options = options
@@ -108,7 +109,7 @@ class CassetteSession:
             ignore=options.match_ignore,
             scrubber=options.scrubber,
             clock=VirtualClock(),
-            rewrite_since=run_started,
+            run_ledger=run_ledger,
         )
         if self.transport.records and path.suffix == ".json":
             raise InputError(

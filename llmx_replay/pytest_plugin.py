@@ -8,14 +8,16 @@ is enough.
         assert llmx_cassette.request_body() == llmx_snapshot
 
 A test's cassette is ``<cassette dir>/<test module>/<test name>.yaml``, with the module's
-packages as folders (``pkg/test_it``). Its options come
+packages as folders (``pkg/test_it``; under ``--import-mode=importlib``, the module's path
+under the rootdir). Its options come
 from the `llmx_config` fixture, then the `llmx_cassette` marker, then ``--llmx-record-mode``.
 A test fails when it sent a request that has no recording, or left recorded interactions
 unplayed.
 """
 
 import re
-import time
+import shutil
+import tempfile
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,13 +27,14 @@ from pydantic import ValidationError
 from syrupy.assertion import SnapshotAssertion
 
 from llmx_replay._session import CassetteOptions, CassetteSession, cassette_path
+from llmx_replay.cassette._writer import RunLedger
 from llmx_replay.syrupy_ext import EventsSnapshotExtension
 from llmx_replay.transports._cassette import RecordMode
 
 MARKER = "llmx_cassette"
 _SESSION = pytest.StashKey[CassetteSession]()
-_RUN_STARTED = pytest.StashKey[float]()
-_RUN_STARTED_KEY = "llmx_replay_run_started"
+_LEDGER = pytest.StashKey[RunLedger]()
+_LEDGER_KEY = "llmx_replay_run_ledger"
 _UNSAFE_IN_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 
 
@@ -55,11 +58,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # In record mode `rewrite`, a cassette written since then was renewed by this run (by
-    # another test sharing it, maybe in another xdist worker): workers take the controller's.
+    # In record mode `rewrite`, what this run started anew: xdist workers take the
+    # controller's folder, which it removes at the end.
     workerinput = getattr(config, "workerinput", None)
-    started = workerinput.get(_RUN_STARTED_KEY) if isinstance(workerinput, dict) else None
-    config.stash[_RUN_STARTED] = started if isinstance(started, float) else time.time()
+    folder = workerinput.get(_LEDGER_KEY) if isinstance(workerinput, dict) else None
+    if folder is None:
+        folder = tempfile.mkdtemp(prefix="llmx-replay-run-")
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+    config.stash[_LEDGER] = RunLedger(Path(folder))
     config.addinivalue_line(
         "markers",
         f"{MARKER}(name=None, record_mode=None, pacing='instant', faults=None, "
@@ -70,8 +76,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """pytest-xdist: each worker is given the time the run began."""
-    node.workerinput[_RUN_STARTED_KEY] = node.config.stash[_RUN_STARTED]
+    """pytest-xdist: each worker shares the run's ledger of cassettes started anew."""
+    node.workerinput[_LEDGER_KEY] = str(node.config.stash[_LEDGER].folder)
 
 
 @pytest.fixture
@@ -90,9 +96,16 @@ def llmx_config() -> dict[str, Any]:
     return {}
 
 
-def _module_name(path: Path) -> str:
+def _module_name(node: pytest.Item) -> str:
     """The test module's name as pytest imports it (its packages, the folders up to the
-    first without ``__init__.py``, then the file's stem), as a path: ``pkg/test_it``."""
+    first without ``__init__.py``, then the file's stem), as a path: ``pkg/test_it``. Under
+    ``--import-mode=importlib`` two modules may share that name, so there it is the module's
+    path under the rootdir."""
+    path = node.path
+    if node.config.getoption("importmode") == "importlib" and path.is_relative_to(
+        node.config.rootpath
+    ):
+        return path.relative_to(node.config.rootpath).with_suffix("").as_posix()
     parts = [path.stem]
     folder = path.parent
     while (folder / "__init__.py").is_file() and folder != folder.parent:
@@ -105,7 +118,7 @@ def _default_name(node: pytest.Item) -> str:
     """``<test module>/<class>.<test name>``, with what a file name cannot hold replaced."""
     names = node.nodeid.split("::")[1:]
     test = ".".join(names) if names else node.name
-    return f"{_module_name(node.path)}/{_UNSAFE_IN_NAMES.sub('-', test)}"
+    return f"{_module_name(node)}/{_UNSAFE_IN_NAMES.sub('-', test)}"
 
 
 def _options(node: pytest.Item, config: dict[str, Any]) -> CassetteOptions:
@@ -141,9 +154,7 @@ def llmx_cassette(
     chosen = request.config.getoption("llmx_record_mode") or options.record_mode
     record_mode = RecordMode.default() if chosen is None else RecordMode.parse(chosen)
     path = cassette_path(llmx_cassette_dir, options.name or _default_name(node))
-    session = CassetteSession(
-        path, options, record_mode, run_started=request.config.stash[_RUN_STARTED]
-    )
+    session = CassetteSession(path, options, record_mode, run_ledger=request.config.stash[_LEDGER])
     node.stash[_SESSION] = session
     try:
         yield session

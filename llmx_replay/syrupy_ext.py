@@ -46,7 +46,12 @@ def _dumped(data: SerializableData) -> Any:
     """Events as their JSON shape; other data as it is."""
     if isinstance(data, _EVENT_TYPES):
         return _EVENTS.dump_python([data], mode="json")[0]
-    if isinstance(data, list | tuple) and data and all(isinstance(e, _EVENT_TYPES) for e in data):
+    if isinstance(data, list | tuple) and any(isinstance(e, _EVENT_TYPES) for e in data):
+        if not all(isinstance(e, _EVENT_TYPES) for e in data):
+            raise TypeError(
+                "EventsSnapshotExtension snapshots a list of events, or data without events, "
+                "not a mix of both"
+            )
         return _EVENTS.dump_python(list(data), mode="json")
     if isinstance(data, Iterator):
         raise TypeError(
@@ -73,8 +78,8 @@ class _Masker:
     def _field(self, key: Any, value: Any) -> Any:
         if key in self._id_keys and isinstance(value, str) and value:
             return self._ids.setdefault(value, f"<id {len(self._ids) + 1}>")
-        if key in self._time_keys and value is not None:
-            return "<created>"
+        if key in self._time_keys and isinstance(value, str | int | float) and value != "":
+            return "<created>"  # a timestamp; a `created` holding more (a schema) is content
         return self(value)
 
 

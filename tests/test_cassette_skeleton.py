@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -76,26 +77,105 @@ DOCUMENTS = st.recursive(
 )
 
 
-def both_ways(document: Any) -> tuple[Any, Any]:
-    """What PyYAML reads from the dumped `document`, and what the skeleton reader does."""
+def typed(value: Any) -> Any:
+    """`value` with the type of every part spelled out: ``1``, ``1.0`` and ``True`` differ."""
+    if isinstance(value, dict):
+        return ("dict", [(typed(key), typed(item)) for key, item in value.items()])
+    if isinstance(value, list):
+        return ("list", [typed(item) for item in value])
+    return (type(value).__name__, repr(value))
+
+
+def skeleton_of(document: Any) -> tuple[str, list[bytes]]:
     data = f"{_yaml.MARKER}\n{_yaml.dump_fragment(document)}".encode()
     blocks: list[bytes] = []
-    skeleton = _yaml._cut_blocks(data, blocks)
-    reference = _yaml._BlockLoader(skeleton, list(blocks)).get_single_data()
-    try:
-        fast = load_skeleton(skeleton.decode(), blocks)
-    except NotSimple:
-        fast = reference
-    return reference, fast
+    return _yaml._cut_blocks(data, blocks).decode(), blocks
+
+
+def pyyaml(skeleton: str, blocks: list[bytes]) -> Any:
+    return _yaml._BlockLoader(skeleton.encode(), list(blocks)).get_single_data()
 
 
 @given(st.dictionaries(KEYS, DOCUMENTS, min_size=1, max_size=5))
 @example({"a": {"b": [1, {"c": "yes", "d": None}], "e": []}, "f": {}})
 @example({"headers": {"content-type": ["text/event-stream"], "x": ["*", "1", "on"]}})
 def test_reads_any_document_as_pyyaml_does_or_gives_up(document: dict[str, Any]) -> None:
-    reference, fast = both_ways(document)
-    assert fast == reference
-    assert [type(value) for value in fast.values()] == [type(v) for v in reference.values()]
+    skeleton, blocks = skeleton_of(document)
+    try:
+        fast = load_skeleton(skeleton, blocks)
+    except NotSimple:
+        return
+    assert typed(fast) == typed(pyyaml(skeleton, blocks))
+
+
+# Words PyYAML must quote (yes, no, on, off, true, false, null, ...) are left out.
+WORDS = st.from_regex(r"[a-eg-mpqsu-xz][a-z0-9/._-]{0,15}", fullmatch=True)
+SIMPLE_SCALARS = (
+    st.none() | st.booleans() | st.integers(min_value=-(10**9), max_value=10**9) | WORDS
+)
+SIMPLE_KEYS = st.from_regex(r"[a-eg-mpqsu-xz][a-z_-]{0,8}", fullmatch=True)
+# What cassettes hold: mappings, and lists of scalars or mappings (never of lists).
+SIMPLE_MAPPINGS = st.recursive(
+    st.dictionaries(SIMPLE_KEYS, SIMPLE_SCALARS, min_size=1, max_size=3),
+    lambda mappings: st.dictionaries(
+        SIMPLE_KEYS,
+        SIMPLE_SCALARS | mappings | st.lists(SIMPLE_SCALARS | mappings, min_size=1, max_size=3),
+        min_size=1,
+        max_size=3,
+    ),
+    max_leaves=10,
+)
+
+
+@given(SIMPLE_MAPPINGS)
+def test_takes_the_fast_way_for_what_cassettes_hold(document: dict[str, Any]) -> None:
+    skeleton, blocks = skeleton_of(document)
+    assert typed(load_skeleton(skeleton, blocks)) == typed(pyyaml(skeleton, blocks))
+
+
+EDITS = st.sampled_from(
+    [
+        " ",
+        "  ",
+        "\t",
+        " # c",
+        "#",
+        "\n",
+        "\n  ",
+        "-",
+        "- ",
+        ":",
+        ": ",
+        "'",
+        '"',
+        "&a",
+        "!x",
+        "[",
+        "~",
+    ]
+)
+
+
+@given(st.dictionaries(KEYS, DOCUMENTS, min_size=1, max_size=4), st.data())
+@example({"a": 200}, None)
+def test_an_edited_skeleton_is_read_as_pyyaml_does_or_given_up(
+    document: dict[str, Any], data: st.DataObject | None
+) -> None:
+    skeleton, blocks = skeleton_of(document)
+    if data is None:
+        edited = skeleton.replace("a: 200", "a:  200")
+    else:
+        where = data.draw(st.integers(min_value=0, max_value=len(skeleton)))
+        edited = skeleton[:where] + data.draw(EDITS) + skeleton[where:]
+    try:
+        fast = load_skeleton(edited, blocks)
+    except NotSimple:
+        return
+    try:
+        reference = pyyaml(edited, blocks)
+    except yaml.YAMLError:
+        pytest.fail(f"read a document PyYAML rejects: {edited!r}")
+    assert typed(fast) == typed(reference), edited
 
 
 @pytest.mark.parametrize(

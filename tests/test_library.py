@@ -3,7 +3,7 @@ snapshot of the events our client makes of it and of the request it sent.
 
 The cassettes are ``cassettes/test_library/<test>.yaml``. They were recorded from aimock
 1.43.0 serving ``tests/live/fixtures/library.json``, except those whose metadata ``note``
-says they were written by hand, and why; ``tests/live/test_library_live.py`` records the
+says they were written by hand, and why; ``tests/live/test_library_aimock_live.py`` records the
 others again from a fresh aimock and checks that they still give these snapshots. To record
 one again by hand, point ``LLMX_REPLAY_LIBRARY_URL`` at a server (aimock's base URL, with
 ``/v1``; ``LLMX_REPLAY_LIBRARY_KEY`` holds its key, if it needs one) and run this file with
@@ -22,6 +22,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from llmx_replay import CassetteSession, build_request
+from llmx_replay.cassette import load_cassette
 from llmx_replay.models import (
     FunctionCall,
     FunctionCallOutput,
@@ -105,8 +106,19 @@ def test_plain_text(llmx_cassette: CassetteSession, llmx_snapshot: SnapshotAsser
     assert_snapshots(llmx_cassette, events, llmx_snapshot)
 
 
+def streamed_field(llmx_cassette: CassetteSession) -> str:
+    """Which field the cassette's answer (as on disk, so also just recorded) streams its
+    reasoning in."""
+    body = load_cassette(llmx_cassette.path).interactions[0].response.body
+    fields = {b'"reasoning_content":': "reasoning_content", b'"reasoning":': "reasoning"}
+    found = {name for marker, name in fields.items() if marker in body}
+    assert len(found) == 1, found
+    return found.pop()
+
+
 def test_reasoning_field(llmx_cassette: CassetteSession, llmx_snapshot: SnapshotAssertion) -> None:
     events = turn(llmx_cassette, prompt(user("library: reasoning field")))
+    assert streamed_field(llmx_cassette) == "reasoning"
     assert_snapshots(llmx_cassette, events, llmx_snapshot)
     assert llmx_cassette.play(mode="aggregated") == llmx_snapshot
 
@@ -115,6 +127,7 @@ def test_reasoning_content_field(
     llmx_cassette: CassetteSession, llmx_snapshot: SnapshotAssertion
 ) -> None:
     events = turn(llmx_cassette, prompt(user("library: reasoning_content field")))
+    assert streamed_field(llmx_cassette) == "reasoning_content"
     assert_snapshots(llmx_cassette, events, llmx_snapshot)
     assert llmx_cassette.play(mode="aggregated") == llmx_snapshot
 

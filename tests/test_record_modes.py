@@ -261,7 +261,7 @@ def test_a_ci_variable_that_says_no_is_not_ci(
 
 
 @pytest.mark.parametrize(
-    ("mode", "kept"), [("new_episodes", True), ("all", True), ("rewrite", False)]
+    ("mode", "kept"), [("new_episodes", True), ("all", False), ("rewrite", False)]
 )
 def test_a_cassettes_note_is_kept_when_added_to_and_dropped_when_started_anew(
     tmp_path: Path, mode: str, kept: bool

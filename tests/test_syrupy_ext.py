@@ -115,3 +115,17 @@ def test_refuses_an_iterator_of_events() -> None:
     extension = EventsSnapshotExtension()
     with pytest.raises(TypeError, match=r"pass list\(events\)"):
         extension.serialize(event for event in stream_events())
+
+
+def test_a_created_that_is_not_a_timestamp_is_content_and_shown() -> None:
+    schema = {"properties": {"created": {"type": "string"}}, "created": 1795662611}
+    text = str(EventsSnapshotExtension().serialize(schema))
+    assert json.loads(text) == {
+        "properties": {"created": {"type": "string"}},
+        "created": "<created>",
+    }
+
+
+def test_refuses_events_mixed_with_other_data() -> None:
+    with pytest.raises(TypeError, match="not a mix of both"):
+        EventsSnapshotExtension().serialize([stream_events()[0], {"type": "completed"}])

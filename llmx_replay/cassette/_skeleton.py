@@ -21,7 +21,7 @@ _INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
 _FLOAT = re.compile(r"[-+]?[0-9]+\.[0-9]*([eE][-+][0-9]+)?")
 _SINGLE_QUOTED = re.compile(r"'((?:[^']|'')*)'")
 _BLOCK_REFERENCE = re.compile(r"!llmx-replay/block (\d+)")
-_KEY = re.compile(r"([^\s'\"\[\]{}#&*!|>%@`?,-][^:#]*?|-[^\s:#][^:#]*?):(?: (.*))?")
+_KEY = re.compile(r"([^\s'\"\[\]{}#&*!|>%@`?,:-][^:#]*?|-[^\s:#][^:#]*?):(?: (.*))?")
 _SPECIAL_START = frozenset("[]{}&*!|>%@`?#\"'")
 
 
@@ -31,6 +31,8 @@ class NotSimple(Exception):
 
 def load_skeleton(text: str, blocks: list[bytes]) -> Any:
     """The document in `text`, with each ``!llmx-replay/block N`` taken from `blocks`."""
+    if "\t" in text:
+        raise NotSimple  # tabs are separators (or not) by rules this reader does not follow
     lines = [
         (len(line) - len(line.lstrip(" ")), line.lstrip(" "))
         for line in text.split("\n")
@@ -46,6 +48,9 @@ def load_skeleton(text: str, blocks: list[bytes]) -> Any:
 
 
 class _Reader:
+    """Reads `lines` (indent, content) from the top: each method takes one block at a given
+    indent and returns its value and the position after it."""
+
     def __init__(self, lines: list[tuple[int, str]], blocks: list[bytes]) -> None:
         self.lines = lines
         self.blocks = blocks
@@ -66,7 +71,7 @@ class _Reader:
             if not content.startswith("- "):
                 break
             item = content[2:]
-            if _KEY.fullmatch(item) and not item.startswith("'"):
+            if _KEY.fullmatch(item):
                 # "- key: value": a mapping whose first line shares the dash's.
                 lines[position] = (indent + 2, item)
                 value, position = self.mapping(position, indent + 2)
@@ -111,7 +116,14 @@ class _Reader:
         return mapping, position
 
     def scalar(self, text: str) -> Any:
-        if text.endswith(" ") or " #" in text or text.startswith("- ") or text == "-":
+        if (
+            not text
+            or text[0] == " "
+            or text[-1] == " "
+            or " #" in text
+            or text.startswith("- ")
+            or text == "-"
+        ):
             raise NotSimple
         reference = _BLOCK_REFERENCE.fullmatch(text)
         if reference is not None:

@@ -1,5 +1,6 @@
 """Adding recorded interactions to a cassette file, safely across processes."""
 
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,11 +35,12 @@ class CassetteWriter:
 
     Each write takes a lock on the folder; the file is read again only when another writer
     (a pytest-xdist worker) changed it since this one wrote it, so adding an interaction
-    costs that interaction. `fresh_since` (record mode ``rewrite``): the first write starts
-    the file anew, unless the file was written at or after that time (a Unix timestamp), by
-    another writer of the same run, such as another test sharing the cassette: then it
-    adds to it. `replace`: a recording replaces the first interaction recorded for the same
-    request, which it was made to renew (record mode ``all``); otherwise it is appended.
+    costs that interaction. `fresh` (record mode ``rewrite``): the first write starts the
+    file anew, unless `ledger` says another writer of the same run (another test sharing the
+    cassette) already did: then it adds to it. `replace`: a recording replaces the first
+    interaction recorded for the same request, which it was made to renew (record mode
+    ``all``); otherwise it is appended. The file's `note` is kept when recordings are only
+    added (it may say why the others were written by hand), and dropped when they renew it.
     """
 
     def __init__(
@@ -47,13 +49,15 @@ class CassetteWriter:
         *,
         scrubber: Scrubber,
         canonicalizer: BodyCanonicalizer,
-        fresh_since: float | None = None,
+        fresh: bool = False,
+        ledger: "RunLedger | None" = None,
         replace: bool = False,
     ) -> None:
         self.path = path
         self._scrubber = scrubber
         self._canonicalizer = canonicalizer
-        self._fresh_since = fresh_since
+        self._fresh = fresh
+        self._ledger = ledger
         self._replace = replace
         self._renewed: set[int] = set()
         self._interactions: list[Interaction] = []
@@ -65,6 +69,8 @@ class CassetteWriter:
         interaction = self._scrubber.interaction(interaction)
         text = interaction_yaml(interaction)
         with directory_lock(self.path.parent):
+            if self._fresh and self._ledger is not None and self._ledger.renewed(self.path):
+                self._fresh = False
             self._catch_up()
             position = self._renewable(interaction) if self._replace else None
             index = len(self._interactions) if position is None else position
@@ -82,16 +88,15 @@ class CassetteWriter:
                 self.path, cassette_yaml(self._texts, _metadata(interaction, self._note)).encode()
             )
             self._written = _stamp(self.path)
-            self._fresh_since = None
+            if self._fresh and self._ledger is not None:
+                self._ledger.note_renewed(self.path)
+            self._fresh = False
 
     def _catch_up(self) -> None:
         """Take the file as it is now, unless it is what this writer last wrote, or is to be
         started anew."""
-        if self._fresh_since is not None:
-            written = _stamp(self.path)
-            if written is None or written[2] < self._fresh_since * 1e9:
-                return
-            self._fresh_since = None
+        if self._fresh:
+            return
         stamp = _stamp(self.path)
         if stamp is None or stamp == self._written:
             return
@@ -104,7 +109,7 @@ class CassetteWriter:
                 "record into another cassette",
             )
         self._interactions = list(cassette.interactions)
-        self._note = cassette.metadata.note if cassette.metadata else None
+        self._note = None if self._replace or cassette.metadata is None else cassette.metadata.note
         self._texts = [interaction_yaml(interaction) for interaction in self._interactions]
 
     def _renewable(self, interaction: Interaction) -> int | None:
@@ -128,3 +133,21 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
     except FileNotFoundError:
         return None
     return (status.st_ino, status.st_size, status.st_mtime_ns)
+
+
+class RunLedger:
+    """The cassettes one run (a pytest session and its xdist workers) has started anew, as
+    empty files in `folder`: every process of the run sees them, and no file time (coarse,
+    or from another machine's clock on a network mount) is trusted."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def _entry(self, path: Path) -> Path:
+        return self.folder / hashlib.sha256(str(path.resolve()).encode()).hexdigest()
+
+    def renewed(self, path: Path) -> bool:
+        return self._entry(path).exists()
+
+    def note_renewed(self, path: Path) -> None:
+        self._entry(path).touch()

@@ -1,7 +1,6 @@
 """The transport most tests use: one cassette file, replayed or recorded by record mode."""
 
 import os
-import time
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -14,7 +13,7 @@ from llmx_replay.cassette._load import load_cassette
 from llmx_replay.cassette._match import BodyCanonicalizer
 from llmx_replay.cassette._model import Cassette
 from llmx_replay.cassette._scrub import Scrubber
-from llmx_replay.cassette._writer import CassetteWriter
+from llmx_replay.cassette._writer import CassetteWriter, RunLedger
 from llmx_replay.transports._record import Recorder
 from llmx_replay.transports._replay import Faults, Pacing, Player
 
@@ -54,9 +53,8 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """Replays the cassette at `path` and, as `record_mode` allows, records new exchanges
     into it through `inner` (the network by default).
 
-    In mode ``rewrite`` the cassette is started anew once: a file written since
-    `rewrite_since` (a Unix timestamp, by default when the transport was made) is taken as
-    already renewed in this run, and added to.
+    In mode ``rewrite`` the transport starts the cassette anew, unless `run_ledger` says its
+    run already did (another test sharing the cassette): then it adds to it.
 
     Replayed responses keep their recorded chunks and follow `pacing`, `speed` and
     `faults`; recordings are scrubbed of secrets and written as each body ends. `requests`
@@ -76,7 +74,7 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         ignore: Sequence[str] = (),
         scrubber: Scrubber | None = None,
         clock: Clock | None = None,
-        rewrite_since: float | None = None,
+        run_ledger: RunLedger | None = None,
     ) -> None:
         self.path = Path(path)
         self.record_mode = (
@@ -110,7 +108,8 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             self.path,
             scrubber=scrubber,
             canonicalizer=BodyCanonicalizer(ignore),
-            fresh_since=(rewrite_since or time.time()) if mode is RecordMode.REWRITE else None,
+            fresh=mode is RecordMode.REWRITE,
+            ledger=run_ledger,
             replace=mode is RecordMode.ALL,
         )
         self._recorder = Recorder(self.writer.add, inner)

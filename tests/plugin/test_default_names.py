@@ -82,3 +82,22 @@ def test_same_named_modules_of_two_packages_get_their_own_cassettes(
 
     result.assert_outcomes(passed=2)
     assert llmx_project.upstream_calls() == ["a", "b"]
+
+
+def test_under_import_mode_importlib_modules_are_named_by_their_path(
+    llmx_project: "LlmxProject",
+) -> None:
+    for folder, text in (("alpha", "a"), ("beta", "b")):
+        llmx_project.write(
+            f"""
+            def test_turn(ask):
+                assert ask("{text}") == ["{text} v1"]
+            """,
+            f"{folder}/test_same",
+        )
+
+    result = llmx_project.run("--import-mode=importlib")
+
+    result.assert_outcomes(passed=2)
+    assert llmx_project.exchanges("alpha/test_same/test_turn.yaml") == [("a", "a v1")]
+    assert llmx_project.exchanges("beta/test_same/test_turn.yaml") == [("b", "b v1")]
