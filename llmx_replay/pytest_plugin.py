@@ -9,15 +9,15 @@ is enough.
 
 A test's cassette is ``<cassette dir>/<test module>/<test name>.yaml``, with the module's
 packages as folders (``pkg/test_it``; under ``--import-mode=importlib``, the module's path
-under the rootdir). Its options come
-from the `llmx_config` fixture, then the `llmx_cassette` marker, then ``--llmx-record-mode``.
-A test fails when it sent a request that has no recording, or left recorded interactions
-unplayed.
+under the rootdir). Its options come from the `llmx_config` fixture, then the
+`llmx_cassette` marker, then ``--llmx-record-mode``. A test fails when it sent a request
+that has no recording, or left recorded interactions unplayed.
 """
 
 import re
 import shutil
 import tempfile
+import uuid
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -59,11 +59,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     # In record mode `rewrite`, what this run started anew: xdist workers take the
-    # controller's folder, which it removes at the end.
+    # controller's folder, which it removes at the end (it is made on first use only).
     workerinput = getattr(config, "workerinput", None)
     folder = workerinput.get(_LEDGER_KEY) if isinstance(workerinput, dict) else None
     if folder is None:
-        folder = tempfile.mkdtemp(prefix="llmx-replay-run-")
+        folder = str(Path(tempfile.gettempdir()) / f"llmx-replay-run-{uuid.uuid4().hex}")
         config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
     config.stash[_LEDGER] = RunLedger(Path(folder))
     config.addinivalue_line(

@@ -150,4 +150,5 @@ class RunLedger:
         return self._entry(path).exists()
 
     def note_renewed(self, path: Path) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
         self._entry(path).touch()
