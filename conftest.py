@@ -1,7 +1,10 @@
 """Shared test configuration: hypothesis profiles and the bundled cassettes' location."""
 
 import os
+import socket
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -35,3 +38,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def cassettes_dir() -> Path:
     """The folder of cassettes bundled with the project."""
     return CASSETTES
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+@pytest.fixture(autouse=True)
+def network_guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """Nothing the suite runs may reach a network, only servers on 127.0.0.1 (the live
+    group's): a connection elsewhere is refused, and fails the test that tried even if its
+    client swallowed the error. Yields the refused addresses."""
+    refused: list[Any] = []
+    connect = socket.socket.connect
+
+    def loopback_only(sock: socket.socket, address: Any) -> None:
+        family_is_ip = sock.family in (socket.AF_INET, socket.AF_INET6)
+        if family_is_ip and address[0] not in _LOOPBACK:
+            refused.append(address)
+            raise ConnectionRefusedError(f"the tests may not reach a network: {address!r}")
+        connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", loopback_only)
+    yield refused
+    if refused:
+        pytest.fail(f"tried to reach a network: {refused}", pytrace=False)

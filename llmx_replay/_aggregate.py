@@ -11,7 +11,6 @@ from typing import Literal
 from llmx_replay.models.events import (
     Completed,
     Created,
-    ErrorEvent,
     OutputItemAdded,
     OutputItemDone,
     OutputTextDelta,
@@ -78,7 +77,7 @@ class Aggregator:
             elif type(event) is Completed:
                 self._drain(out)
                 out.append(event)
-            elif type(event) is ErrorEvent or not isinstance(event, _SWALLOWED):
+            elif not isinstance(event, _SWALLOWED):
                 out.append(event)
         return out
 

@@ -11,7 +11,7 @@ import random
 from collections.abc import AsyncIterator, Iterator, Mapping
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
 import httpx
 
@@ -32,6 +32,15 @@ _REQUEST_ERRORS = (httpx.HTTPError, httpx.InvalidURL, UnicodeEncodeError)
 _CONNECT_TIMEOUT = 30.0
 # llmx's reqwest client keeps no cookie jar: a cookie one response sets is not sent back.
 _NO_COOKIES = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+
+def _status_error(
+    kind: Literal["unexpected_status", "retry_limit"], status: int, text: str, body: bytes
+) -> ErrorEvent:
+    """The error a failed status ends the turn with, quoting the provider's message."""
+    text = text.rstrip()
+    message = error_body_message(body)
+    return ErrorEvent(kind=kind, status=status, message=f"{text}: {message}" if message else text)
 
 
 def _read_failure(error: httpx.HTTPError) -> str:
@@ -83,35 +92,23 @@ class _ClientBase:
     ) -> float | ErrorEvent:
         """The wait before retrying a failed status, or the error that ends the turn."""
         status = response.status_code
-        message = error_body_message(body)
         if not is_retryable(status):
-            text = f"unexpected status {status} {response.reason_phrase}".rstrip()
-            return ErrorEvent(
-                kind="unexpected_status",
-                status=status,
-                message=f"{text}: {message}" if message else text,
-            )
+            text = f"unexpected status {status} {response.reason_phrase}"
+            return _status_error("unexpected_status", status, text, body)
         if attempt > self.provider.effective_request_max_retries:
             text = f"exceeded retry limit, last status: {status} {response.reason_phrase}"
-            return ErrorEvent(
-                kind="retry_limit",
-                status=status,
-                message=f"{text.rstrip()}: {message}" if message else text.rstrip(),
-            )
-        return retry_delay(
-            attempt,
-            response.headers,
-            now=self._clock.now(),
-            rng=self._rng,
-            cap=self.provider.max_retry_delay_ms / 1000,
-        )
+            return _status_error("retry_limit", status, text, body)
+        return self._retry_delay(attempt, response.headers)
 
     def _after_connection_error(self, attempt: int, error: Exception) -> float | ErrorEvent:
         if attempt > self.provider.effective_request_max_retries:
             return ErrorEvent(kind="connection_failed", message=f"Connection failed: {error!r}")
+        return self._retry_delay(attempt, {})
+
+    def _retry_delay(self, attempt: int, headers: Mapping[str, str]) -> float:
         return retry_delay(
             attempt,
-            {},
+            headers,
             now=self._clock.now(),
             rng=self._rng,
             cap=self.provider.max_retry_delay_ms / 1000,
@@ -206,9 +203,7 @@ class ChatClient(_ClientBase):
         except httpx.TimeoutException:
             yield from pipeline.end_abruptly("idle_timeout", IDLE_TIMEOUT_MESSAGE)
         except httpx.HTTPError as error:
-            yield from pipeline.end_abruptly(
-                "stream", f"error while reading the response: {error!r}"
-            )
+            yield from pipeline.end_abruptly("stream", _read_failure(error))
         finally:
             response.close()
 
@@ -317,9 +312,7 @@ class AsyncChatClient(_ClientBase):
             for event in pipeline.end_abruptly("idle_timeout", IDLE_TIMEOUT_MESSAGE):
                 yield event
         except httpx.HTTPError as error:
-            for event in pipeline.end_abruptly(
-                "stream", f"error while reading the response: {error!r}"
-            ):
+            for event in pipeline.end_abruptly("stream", _read_failure(error)):
                 yield event
         finally:
             await response.aclose()

@@ -1,28 +1,40 @@
-"""Bytes of one response body -> the events a caller sees: decode, process, aggregate."""
+"""Bytes of one response body -> the events a caller sees: decode, process, and keep what
+the mode shows."""
 
 from typing import Literal
 
-from llmx_replay._aggregate import Aggregator
 from llmx_replay._exceptions import SSEDecodeError
 from llmx_replay._process import ChatStreamProcessor
 from llmx_replay._sse import SSEDecoder
-from llmx_replay.models.events import ErrorKind, ResponseEvent
+from llmx_replay.models.events import (
+    ErrorKind,
+    OutputItemAdded,
+    OutputTextDelta,
+    ReasoningContentDelta,
+    ResponseEvent,
+)
 
 StreamMode = Literal["raw", "streaming", "aggregated"]
 """``raw`` is the processor's own sequence; the other two are the seed's consumer modes."""
 
 _BODY_START_WHITESPACE = b" \t\r\n\xef\xbb\xbf"
+# What aggregated mode leaves out of the processor's sequence: it shows finished items only.
+_NOT_AGGREGATED = (OutputTextDelta, ReasoningContentDelta, OutputItemAdded)
 
 
 class EventPipeline:
-    """One response body's way through the SSE decoder, the processor and the aggregator.
+    """One response body's way through the SSE decoder and the processor.
+
+    The processor builds each mode's whole parts itself (whole messages in ``streaming``,
+    whole reasoning too in ``aggregated``), so its sequence is already the seed's consumer
+    modes' (`Aggregator`'s output) but for the deltas aggregated mode leaves out.
 
     A body that starts with ``{`` or ``[`` is JSON, not an event stream; it is read whole
     and handed to the processor at the end.
     """
 
     __slots__ = (
-        "_aggregator",
+        "_aggregated",
         "_decoder",
         "_json_body",
         "_leading",
@@ -33,11 +45,10 @@ class EventPipeline:
 
     def __init__(self, mode: StreamMode = "streaming", *, status: int = 200) -> None:
         self._decoder = SSEDecoder()
-        # Each mode keeps the parts it shows; the aggregator would only join them again.
         self._processor = ChatStreamProcessor(
             whole_text=mode != "raw", whole_reasoning=mode == "aggregated"
         )
-        self._aggregator = None if mode == "raw" else Aggregator(mode)
+        self._aggregated = mode == "aggregated"
         self._status = status
         self._sniffed = False
         self._leading = bytearray()
@@ -88,4 +99,6 @@ class EventPipeline:
         return self._aggregate(self._processor.end_abruptly(kind, message))
 
     def _aggregate(self, raw: list[ResponseEvent]) -> list[ResponseEvent]:
-        return raw if self._aggregator is None else self._aggregator.feed(raw)
+        if not self._aggregated:
+            return raw
+        return [event for event in raw if type(event) not in _NOT_AGGREGATED]

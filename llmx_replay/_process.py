@@ -164,10 +164,7 @@ class ChatStreamProcessor:
 
     def end_of_stream(self) -> list[ResponseEvent]:
         """The body ended. Without `[DONE]` or a finish reason that is an error (D8)."""
-        out: list[ResponseEvent] = []
-        if not self.done:
-            self._end(out, "stream", STREAM_CLOSED_EARLY)
-        return out
+        return self.end_abruptly("stream", STREAM_CLOSED_EARLY)
 
     def end_abruptly(self, kind: ErrorKind, message: str) -> list[ResponseEvent]:
         """The stream broke off (idle timeout, transport or decoding error).

@@ -251,13 +251,7 @@ def build_messages(
     anchors = _reasoning_anchors(items)
 
     messages = [ChatMessage(role="system", content=prompt.instructions)]
-    previous_assistant_text: str | None = None
     skipped_call: dict[str, bool] = {}
-
-    def emit(message: ChatMessage, assistant_text: str | None = None) -> None:
-        nonlocal previous_assistant_text
-        messages.append(message)
-        previous_assistant_text = assistant_text
 
     for index, item in enumerate(items):
         if cutoff is not None and index >= cutoff:
@@ -269,11 +263,11 @@ def build_messages(
                 continue
             if item.role == "assistant":
                 # D2: only a message repeating the one just sent is a duplicate.
-                if text == previous_assistant_text:
+                if messages[-1].role == "assistant" and messages[-1].content == text:
                     continue
-                emit(ChatMessage(role="assistant", content=text, reasoning=reasoning), text)
+                messages.append(ChatMessage(role="assistant", content=text, reasoning=reasoning))
             else:
-                emit(ChatMessage(role=item.role, content=parts if has_image else text))
+                messages.append(ChatMessage(role=item.role, content=parts if has_image else text))
         elif isinstance(item, FunctionCall):
             # D3: zero-argument tools stream empty arguments; they are an empty object.
             arguments = item.arguments if item.arguments.strip() else "{}"
@@ -283,14 +277,14 @@ def build_messages(
             call = FunctionToolCall(
                 id=item.call_id, function=FunctionCallBody(name=item.name, arguments=arguments)
             )
-            emit(
+            messages.append(
                 ChatMessage(role="assistant", content=None, tool_calls=[call], reasoning=reasoning)
             )
         elif isinstance(item, LocalShellCall):
             shell_call = LocalShellToolCall(
                 id=item.id or "", status=item.status, action=item.action
             )
-            emit(
+            messages.append(
                 ChatMessage(
                     role="assistant", content=None, tool_calls=[shell_call], reasoning=reasoning
                 )
@@ -298,7 +292,7 @@ def build_messages(
         elif isinstance(item, FunctionCallOutput):
             if skipped_call.get(item.call_id):
                 continue
-            emit(
+            messages.append(
                 ChatMessage(
                     role="tool",
                     tool_call_id=item.call_id,
@@ -309,9 +303,11 @@ def build_messages(
             custom_call = CustomChatToolCall(
                 id=item.id, custom=CustomCallBody(name=item.name, input=item.input)
             )
-            emit(ChatMessage(role="assistant", content=None, tool_calls=[custom_call]))
+            messages.append(ChatMessage(role="assistant", content=None, tool_calls=[custom_call]))
         elif isinstance(item, CustomToolCallOutput):
-            emit(ChatMessage(role="tool", tool_call_id=item.call_id, content=item.output))
+            messages.append(
+                ChatMessage(role="tool", tool_call_id=item.call_id, content=item.output)
+            )
     return messages
 
 

@@ -144,32 +144,27 @@ class CassetteSession:
             raise LookupError(f"{self.path}: no request was sent through the cassette")
         return _json_or_text(self.requests[index].content)
 
-    def _provider(self, provider: ProviderSettings | None) -> ProviderSettings:
-        chosen = provider or self.options.provider
-        if chosen is not None:
-            return chosen
+    def _target(
+        self, provider: ProviderSettings | None, model: str | None
+    ) -> tuple[ProviderSettings, str]:
+        """The provider and model a client talks to: given, configured, else recorded."""
         metadata = self.transport.player.cassette.metadata
-        if metadata is not None and metadata.base_url:
-            return ProviderSettings(name="replay", base_url=metadata.base_url)
-        raise InputError(
-            str(self.path),
-            "no provider to send to: pass provider=, set it in the llmx_config fixture, or "
-            "replay a cassette whose metadata has a base_url",
-            "provider",
-        )
+        provider = provider or self.options.provider
+        if provider is None and metadata is not None and metadata.base_url:
+            provider = ProviderSettings(name="replay", base_url=metadata.base_url)
+        model = model or self.options.model or (metadata.model if metadata else None)
+        if provider is None:
+            raise self._unknown("provider", "base_url")
+        if not model:
+            raise self._unknown("model", "model")
+        return provider, model
 
-    def _model(self, model: str | None) -> str:
-        chosen = model or self.options.model
-        if chosen:
-            return chosen
-        metadata = self.transport.player.cassette.metadata
-        if metadata is not None and metadata.model:
-            return metadata.model
-        raise InputError(
+    def _unknown(self, field: str, recorded: str) -> InputError:
+        return InputError(
             str(self.path),
-            "no model to ask for: pass model=, set it in the llmx_config fixture, or replay "
-            "a cassette whose metadata has a model",
-            "model",
+            f"no {field} given: pass {field}=, set it in the llmx_config fixture, or replay a "
+            f"cassette whose metadata has a {recorded}",
+            field,
         )
 
     def _environ(self, provider: ProviderSettings) -> Mapping[str, str]:
@@ -187,10 +182,10 @@ class CassetteSession:
         orphan_calls: OrphanCallPolicy = "abort",
     ) -> ChatClient:
         """A `ChatClient` whose requests go through the cassette; closed with the session."""
-        chosen = self._provider(provider)
+        chosen, model = self._target(provider, model)
         client = ChatClient(
             chosen,
-            self._model(model),
+            model,
             transport=self.transport,
             mode=mode,
             clock=self.clock,
@@ -210,10 +205,10 @@ class CassetteSession:
     ) -> AsyncChatClient:
         """An `AsyncChatClient` whose requests go through the cassette (close it with
         ``async with``)."""
-        chosen = self._provider(provider)
+        chosen, model = self._target(provider, model)
         return AsyncChatClient(
             chosen,
-            self._model(model),
+            model,
             transport=self.transport,
             mode=mode,
             clock=self.clock,

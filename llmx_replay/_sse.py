@@ -75,7 +75,7 @@ class SSEDecoder:
         if region is not None:
             plain = _plain_data(region)
             if plain is None:
-                plain = [event.data.encode() for event in self._events(region)]
+                plain = [event.data.encode() for event in self._decoded_blocks(region)]
             data = plain
         if error is not None:
             raise SSEDecodeError(error, data)
@@ -91,6 +91,10 @@ class SSEDecoder:
         if plain is not None:
             last_id = self._last_id
             return [ServerSentEvent(data.decode(), "message", last_id) for data in plain]
+        return self._decoded_blocks(region)
+
+    def _decoded_blocks(self, region: bytes) -> list[ServerSentEvent]:
+        """The events of a region that is not only plain ``data:`` lines."""
         events: list[ServerSentEvent] = []
         for block in region.decode().split("\n\n"):
             self._decode_block(block, events)

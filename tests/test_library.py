@@ -15,6 +15,7 @@ both modes that show events; tests/test_decision_cassettes.py asserts what each 
 
 import os
 import uuid
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -22,7 +23,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from llmx_replay import CassetteSession, build_request
-from llmx_replay.cassette import load_cassette
+from llmx_replay.cassette import RecordedResponse, load_cassette
 from llmx_replay.models import (
     FunctionCall,
     FunctionCallOutput,
@@ -92,6 +93,15 @@ def turn(llmx_cassette: CassetteSession, conversation: Prompt) -> list[ResponseE
         return list(client.stream(conversation))
 
 
+def the_call(events: list[ResponseEvent]) -> FunctionCall:
+    """The one function call a turn made."""
+    calls = [
+        e.item for e in events if isinstance(e, OutputItemDone) and isinstance(e.item, FunctionCall)
+    ]
+    assert len(calls) == 1, calls
+    return calls[0]
+
+
 def assert_snapshots(
     llmx_cassette: CassetteSession, events: list[ResponseEvent], snapshot: SnapshotAssertion
 ) -> None:
@@ -106,14 +116,45 @@ def test_plain_text(llmx_cassette: CassetteSession, llmx_snapshot: SnapshotAsser
     assert_snapshots(llmx_cassette, events, llmx_snapshot)
 
 
+def recorded(llmx_cassette: CassetteSession) -> list[RecordedResponse]:
+    """The cassette's responses as on disk: the behaviour each test is about must be in its
+    recording (also one just made), not only in the events our client made of it."""
+    return [interaction.response for interaction in load_cassette(llmx_cassette.path).interactions]
+
+
+def chunks(response: RecordedResponse) -> list[dict[str, Any]]:
+    """The JSON chunks of a recorded SSE body."""
+    return [
+        orjson.loads(line.removeprefix(b"data:"))
+        for line in response.body.splitlines()
+        if line.startswith(b"data:") and line.strip() != b"data: [DONE]"
+    ]
+
+
 def streamed_field(llmx_cassette: CassetteSession) -> str:
-    """Which field the cassette's answer (as on disk, so also just recorded) streams its
-    reasoning in."""
-    body = load_cassette(llmx_cassette.path).interactions[0].response.body
-    fields = {b'"reasoning_content":': "reasoning_content", b'"reasoning":': "reasoning"}
-    found = {name for marker, name in fields.items() if marker in body}
+    """Which delta field the recorded answer streams its reasoning in."""
+    deltas = [delta for chunk in chunks(recorded(llmx_cassette)[0]) for delta in _deltas(chunk)]
+    found = {
+        field for delta in deltas for field in ("reasoning", "reasoning_content") if field in delta
+    }
     assert len(found) == 1, found
     return found.pop()
+
+
+def _deltas(chunk: dict[str, Any]) -> list[dict[str, Any]]:
+    return [choice.get("delta", {}) for choice in chunk.get("choices", [])]
+
+
+def finish_reasons_of(chunk: dict[str, Any]) -> list[str]:
+    return [
+        choice["finish_reason"]
+        for choice in chunk.get("choices", [])
+        if choice.get("finish_reason")
+    ]
+
+
+def finish_reasons(response: RecordedResponse) -> list[str]:
+    return [reason for chunk in chunks(response) for reason in finish_reasons_of(chunk)]
 
 
 def test_reasoning_field(llmx_cassette: CassetteSession, llmx_snapshot: SnapshotAssertion) -> None:
@@ -139,6 +180,14 @@ def test_tool_call_arguments_split_across_chunks(
         llmx_cassette, prompt(user("library: one tool call split"), tools=(WEATHER_TOOL,))
     )
     assert_snapshots(llmx_cassette, events, llmx_snapshot)
+    pieces = [
+        call["function"]["arguments"]
+        for chunk in chunks(recorded(llmx_cassette)[0])
+        for delta in _deltas(chunk)
+        for call in delta.get("tool_calls", [])
+        if call.get("function", {}).get("arguments")
+    ]
+    assert len(pieces) >= 2, pieces
 
 
 def test_parallel_tool_calls(
@@ -178,6 +227,10 @@ def test_usage_after_the_finish_chunk(
             client.stream_request(request.model_copy(update={"body": orjson.dumps(body)}))
         )
     assert_snapshots(llmx_cassette, events, llmx_snapshot)
+    streamed = chunks(recorded(llmx_cassette)[0])
+    finished = [i for i, chunk in enumerate(streamed) if finish_reasons_of(chunk)]
+    with_usage = [i for i, chunk in enumerate(streamed) if chunk.get("usage")]
+    assert len(finished) == 1 and with_usage and min(with_usage) > finished[0]
 
 
 def test_error_inside_the_stream(
@@ -192,6 +245,11 @@ def test_stream_ends_without_done_or_finish_reason(
 ) -> None:
     events = turn(llmx_cassette, prompt(user("library: truncated stream")))
     assert_snapshots(llmx_cassette, events, llmx_snapshot)
+    # Cut by the server mid-body (a clean end without [DONE] is decisions/d08's).
+    [response] = recorded(llmx_cassette)
+    assert response.partial is not None and "RemoteProtocolError" in response.partial
+    assert b"[DONE]" not in response.body
+    assert not finish_reasons(response)
 
 
 def test_rate_limited_then_served(
@@ -199,6 +257,7 @@ def test_rate_limited_then_served(
 ) -> None:
     events = turn(llmx_cassette, prompt(user("library: 429 then success")))
     assert_snapshots(llmx_cassette, events, llmx_snapshot)
+    assert [response.status for response in recorded(llmx_cassette)] == [429, 200]
     # The client retried the same request: the cassette holds both answers, one turn.
     assert [request.content for request in llmx_cassette.requests[1:]] == [
         llmx_cassette.requests[0].content
@@ -211,14 +270,11 @@ def test_multi_turn_with_tool_results(
 ) -> None:
     history: list[ResponseItem] = [user("library: multi-turn tool")]
     first = turn(llmx_cassette, prompt(*history, tools=(ORDER_TOOL,)))
-    calls = [
-        e.item for e in first if isinstance(e, OutputItemDone) and isinstance(e.item, FunctionCall)
-    ]
-    assert len(calls) == 1
+    call = the_call(first)
     result = FunctionCallOutput.model_validate(
-        {"call_id": calls[0].call_id, "output": "A-1001: shipped Monday"}
+        {"call_id": call.call_id, "output": "A-1001: shipped Monday"}
     )
-    second = turn(llmx_cassette, prompt(*history, calls[0], result, tools=(ORDER_TOOL,)))
+    second = turn(llmx_cassette, prompt(*history, call, result, tools=(ORDER_TOOL,)))
     assert_snapshots(llmx_cassette, first + second, llmx_snapshot)
 
 
@@ -229,36 +285,23 @@ def test_unanswered_call_is_aborted(
     # and the user message that came after it is kept.
     first_ask = user("library: aborted call")
     first = turn(llmx_cassette, prompt(first_ask, tools=(ORDER_TOOL,)))
-    calls = [
-        e.item for e in first if isinstance(e, OutputItemDone) and isinstance(e.item, FunctionCall)
-    ]
-    assert len(calls) == 1
+    call = the_call(first)
     second = turn(
         llmx_cassette,
-        prompt(first_ask, calls[0], user("library: after abort"), tools=(ORDER_TOOL,)),
+        prompt(first_ask, call, user("library: after abort"), tools=(ORDER_TOOL,)),
     )
     assert_snapshots(llmx_cassette, first + second, llmx_snapshot)
     aborted = llmx_cassette.request_body()["messages"][3]
-    assert aborted == {"role": "tool", "tool_call_id": calls[0].call_id, "content": "aborted"}
+    assert aborted == {"role": "tool", "tool_call_id": call.call_id, "content": "aborted"}
 
 
-DECISIONS = [
-    "d01-orphan-tool-call",
-    "d02-repeated-assistant-reply",
-    "d03-zero-argument-tool",
-    "d04-parallel-tool-calls",
-    "d05-preamble-then-tool-call",
-    "d06-usage-after-finish",
-    "d07-finish-reasons",
-    "d08-stream-cut-short",
-    "d09-reasoning-fields",
-    "d10-error-null",
-    "d11-usage-shapes",
-    "d12-empty-tools-and-max-tokens",
-    "d13-retry-after",
-    "d14-aggregated-reasoning",
-    "d15-base-url-slash",
-]
+DECISIONS = sorted(
+    path.stem for path in (Path(__file__).parent.parent / "cassettes" / "decisions").glob("*.yaml")
+)
+
+
+def test_every_decision_has_its_cassette() -> None:
+    assert [name[:3] for name in DECISIONS] == [f"d{number:02}" for number in range(1, 16)]
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmx_replay import EventPipeline, ServerSentEvent, SSEDecodeError, SSEDecoder
+from llmx_replay import Aggregator, EventPipeline, ServerSentEvent, SSEDecodeError, SSEDecoder
 from llmx_replay.models import Completed, ErrorEvent, ResponseEvent
 
 BOM = b"\xef\xbb\xbf"
@@ -404,6 +404,25 @@ def test_property_pipeline_rechunking_keeps_the_events(mode: Mode, data: st.Data
     body = data.draw(chat_bodies())
     cuts = data.draw(st.lists(st.integers(0, len(body))))
     assert pipeline_events(split_at(body, cuts), mode) == pipeline_events([body], mode)
+
+
+@pytest.mark.parametrize("mode", ["streaming", "aggregated"])
+@PROPERTY
+@given(data=st.data())
+def test_property_pipeline_modes_are_the_aggregator_over_the_raw_sequence(
+    mode: Literal["streaming", "aggregated"], data: st.DataObject
+) -> None:
+    """The pipeline builds each mode's whole parts in the processor instead of aggregating:
+    what it shows must be what `Aggregator` makes of the raw sequence."""
+    body = data.draw(chat_bodies())
+    chunks = split_at(body, data.draw(st.lists(st.integers(0, len(body)))))
+    raw = EventPipeline("raw")
+    events: list[ResponseEvent] = []
+    for chunk in chunks:
+        events += raw.feed(chunk)
+    events += raw.end()
+    aggregated = Aggregator(mode).feed(events)
+    assert pipeline_events(chunks, mode) == [event.model_dump(mode="json") for event in aggregated]
 
 
 def assert_one_terminal_event_at_the_end(events: Sequence[ResponseEvent]) -> None:

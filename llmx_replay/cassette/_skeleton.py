@@ -119,7 +119,7 @@ class _Reader:
         if (
             not text
             or text[0] == " "
-            or text[-1] == " "
+            or text[-1] in " :"
             or " #" in text
             or text.startswith("- ")
             or text == "-"

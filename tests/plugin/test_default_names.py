@@ -82,6 +82,8 @@ def test_same_named_modules_of_two_packages_get_their_own_cassettes(
 
     result.assert_outcomes(passed=2)
     assert llmx_project.upstream_calls() == ["a", "b"]
+    assert llmx_project.exchanges("alpha/test_same/test_turn.yaml") == [("a", "a v1")]
+    assert llmx_project.exchanges("beta/test_same/test_turn.yaml") == [("b", "b v1")]
 
 
 def test_under_import_mode_importlib_modules_are_named_by_their_path(

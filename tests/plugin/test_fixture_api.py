@@ -2,6 +2,7 @@
 client, the requests sent and their bodies, clients whose provider and model default to the
 cassette's, a placeholder key when only replaying, ``play()``; and the plugin's ``--help``."""
 
+import json
 from typing import TYPE_CHECKING
 
 import pytest
@@ -48,6 +49,12 @@ def test_the_transport_serves_the_tests_own_httpx_client_and_keeps_its_requests(
         interaction.request.body for interaction in llmx_project.cassette(TURN).interactions
     ]
     assert len(recorded) == 2
+    assert recorded[0] is not None
+    assert json.loads(recorded[0]) == {
+        "model": "m",
+        "messages": [{"role": "user", "content": "a"}],
+        "stream": True,
+    }
     assert recorded[1] == b"plain"
 
     monkeypatch.setenv("LLMX_TEST_VERSION", "v2")
@@ -66,6 +73,7 @@ def test_provider_and_model_default_to_the_cassettes_when_replaying(
         import pytest
         from conftest import prompt, text_of
         from llmx_replay import InputError
+        from llmx_replay.models import ProviderSettings
 
         @pytest.fixture
         def llmx_config():
@@ -78,8 +86,10 @@ def test_provider_and_model_default_to_the_cassettes_when_replaying(
             assert llmx_cassette.request_body()["model"] == "m-9"
 
         def test_no_cassette(llmx_cassette):
-            with pytest.raises(InputError, match="no provider to send to"):
+            with pytest.raises(InputError, match="no provider given"):
                 llmx_cassette.client()
+            with pytest.raises(InputError, match="no model given"):
+                llmx_cassette.client(ProviderSettings(base_url="http://llm.test/v1"))
         """
     )
 
@@ -139,8 +149,10 @@ def test_play_replays_every_turn_in_the_mode_asked(llmx_project: "LlmxProject") 
                 if isinstance(event, OutputItemDone)
             ]
             assert texts == ["a v1", "b v1"]
-            streamed = [event.type for event in llmx_cassette.play()]
-            assert streamed.count("output_text_delta") == 2
+            streamed = llmx_cassette.play()
+            turn = ["output_item_added", "output_text_delta", "output_item_done", "completed"]
+            assert [event.type for event in streamed] == turn * 2
+            assert [e.delta for e in streamed if e.type == "output_text_delta"] == ["a v1", "b v1"]
         """
     )
 

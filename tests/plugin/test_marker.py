@@ -1,10 +1,12 @@
-"""The `llmx_cassette` marker: its keywords (name, record_mode, faults, match_ignore, and
-allow_unplayed in test_unplayed_and_missing.py), which marker wins between function, class
-and module, what a wrong marker does, and its registration."""
+"""The `llmx_cassette` marker: its keywords (name, record_mode, faults, pacing and speed,
+match_ignore, and allow_unplayed in test_unplayed_and_missing.py), which marker wins between
+function, class and module, what a wrong marker does, and its registration."""
 
 from typing import TYPE_CHECKING
 
 import pytest
+
+from llmx_replay.cassette import load_cassette, save_cassette
 
 if TYPE_CHECKING:
     from conftest import LlmxProject
@@ -102,16 +104,57 @@ def test_faults_break_the_replayed_stream(llmx_project: "LlmxProject") -> None:
         def test_cut(ask):
             assert ask("a") == ["a v1<error stream>"]
 
-        @pytest.mark.llmx_cassette(faults=Faults(status=400), pacing="recorded", speed=2.0)
-        def test_status(ask, llmx_cassette):
+        @pytest.mark.llmx_cassette(faults=Faults(status=400))
+        def test_status(ask):
             assert ask("a") == ["<error unexpected_status>"]
-            assert llmx_cassette.options.pacing == "recorded"
         """
     )
 
     result = llmx_project.run("--llmx-record-mode=none")
 
     result.assert_outcomes(passed=2)
+
+
+def test_pacing_and_speed_replay_the_recorded_gaps(llmx_project: "LlmxProject") -> None:
+    # A 2 s gap before the second chunk, against a 1.5 s idle timeout: replayed at the
+    # recorded pace it stalls the stream; twice as fast, or instantly, it does not.
+    path = llmx_project.record("paced.yaml", "a")
+    cassette = load_cassette(path)
+    response = cassette.interactions[0].response
+    sizes = [len(piece) for piece in response.event_chunks()]
+    gapped = response.model_copy(
+        update={"chunks": tuple((size, 10.0 if i == 0 else 2010.0) for i, size in enumerate(sizes))}
+    )
+    interaction = cassette.interactions[0].model_copy(update={"response": gapped})
+    save_cassette(path, cassette.model_copy(update={"interactions": [interaction]}))
+    llmx_project.write(
+        """
+        import pytest
+        from conftest import PROVIDER, prompt, text_of
+
+        IMPATIENT = PROVIDER.model_copy(update={"stream_idle_timeout_ms": 1500})
+
+        def ask(llmx_cassette):
+            with llmx_cassette.client(IMPATIENT) as client:
+                return text_of(client.stream(prompt("a")))
+
+        @pytest.mark.llmx_cassette(name="paced", pacing="recorded")
+        def test_recorded_pace(llmx_cassette):
+            assert ask(llmx_cassette).endswith("<error idle_timeout>")
+
+        @pytest.mark.llmx_cassette(name="paced", pacing="recorded", speed=2.0)
+        def test_twice_as_fast(llmx_cassette):
+            assert ask(llmx_cassette) == "a v1"
+
+        @pytest.mark.llmx_cassette(name="paced")
+        def test_instant(llmx_cassette):
+            assert ask(llmx_cassette) == "a v1"
+        """
+    )
+
+    result = llmx_project.run("--llmx-record-mode=none")
+
+    result.assert_outcomes(passed=3)
 
 
 def test_match_ignore_leaves_a_body_field_out_of_matching(llmx_project: "LlmxProject") -> None:

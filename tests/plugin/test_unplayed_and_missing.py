@@ -41,28 +41,45 @@ def test_a_passing_test_that_leaves_interactions_unplayed_fails_listing_them(
 def test_allow_unplayed_lets_a_test_leave_interactions_unplayed(
     llmx_project: "LlmxProject",
 ) -> None:
-    llmx_project.record("test_it/test_marked.yaml", "a", "b")
-    llmx_project.record("test_it/test_configured.yaml", "a", "b")
+    for module in ("test_marked", "test_configured", "test_neither"):
+        llmx_project.record(f"{module}/test_it.yaml", "a", "b")
     llmx_project.write(
         """
         import pytest
 
         @pytest.mark.llmx_cassette(allow_unplayed=True)
-        def test_marked(ask):
+        def test_it(ask):
             assert ask("a") == ["a v1"]
+        """,
+        "test_marked",
+    )
+    llmx_project.write(
+        """
+        import pytest
 
         @pytest.fixture
         def llmx_config(llmx_config):
             return {**llmx_config, "allow_unplayed": True}
 
-        def test_configured(ask):
+        def test_it(ask):
             assert ask("b") == ["b v1"]
+        """,
+        "test_configured",
+    )
+    llmx_project.write(
         """
+        def test_it(ask):
+            assert ask("a") == ["a v1"]
+        """,
+        "test_neither",
     )
 
     result = llmx_project.run()
 
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*1 recorded interaction(s) never played*", "FAILED test_neither.py::test_it*"]
+    )
 
 
 def test_play_counts_every_interaction_as_played(llmx_project: "LlmxProject") -> None:
