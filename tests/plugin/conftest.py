@@ -1,4 +1,5 @@
-"""Shared helpers of the pytest plugin's tests, which run pytest on generated test files.
+"""Shared fixtures of the pytest plugin's tests, which run pytest on generated test files
+(the helpers a test module imports are in ``plugin_support``).
 
 The `llmx_project` fixture lays out a pytester folder whose ``conftest.py`` gives every
 inner test an `llmx_config` with an `httpx.MockTransport` upstream: recording never touches
@@ -10,6 +11,7 @@ fixture ``ask``: ``ask("a", "b")`` streams each prompt through ``llmx_cassette.c
 returns each turn's text (an error event as ``<error KIND>``). An inner test module at the
 folder's root may ``from conftest import PROVIDER, prompt, text_of`` (pytest imports each
 conftest as ``conftest``, so a module under a folder with its own conftest must not).
+`LlmxProject.extend_conftest` appends to the inner conftest, which may redefine its fixtures.
 
 The fixture runs with the CI variable unset, so that the default record mode is ``once``
 whatever the environment: a test that needs CI sets it. `LlmxProject.record` writes an
@@ -17,24 +19,14 @@ llmx-replay cassette the way the plugin records one, without a pytest run. Test 
 import `LlmxProject` only for type checking: ``conftest`` is not a name to import at run time.
 """
 
-import json
 import textwrap
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
+from plugin_support import MODEL, PROVIDER, exchanges, record_cassette, upstream_calls
 
-from llmx_replay import CassetteOptions, CassetteSession
 from llmx_replay.cassette import Cassette, load_cassette
-from llmx_replay.models.events import ErrorEvent, OutputTextDelta, ResponseEvent
-from llmx_replay.models.prompt import Prompt, ProviderSettings
-from llmx_replay.transports import RecordMode
-
-BASE_URL = "http://llm.test/v1"
-MODEL = "gpt-test"
-PROVIDER = ProviderSettings(base_url=BASE_URL)
+from llmx_replay.models.prompt import ProviderSettings
 
 INNER_CONFTEST = '''
 """llmx-replay's plugin under test, with an upstream that never touches the network."""
@@ -111,81 +103,6 @@ def ask(llmx_cassette):
 '''
 
 
-def prompt(text: str = "hi") -> Prompt:
-    """A conversation of one user message."""
-    return Prompt.model_validate(
-        {
-            "input": [
-                {
-                    "type": "message",
-                    "role": "user",
-                    "content": [{"type": "input_text", "text": text}],
-                }
-            ]
-        }
-    )
-
-
-def sse(text: str) -> bytes:
-    """A Chat Completions stream answering `text`, as the inner upstream sends it."""
-    chunks: list[dict[str, Any]] = [
-        {"choices": [{"index": 0, "delta": {"content": text}}]},
-        {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-    ]
-    body = b"".join(f"data: {json.dumps(chunk)}\n\n".encode() for chunk in chunks)
-    return body + b"data: [DONE]\n\n"
-
-
-def text_of(events: Sequence[ResponseEvent]) -> str:
-    """The text of a turn's events, an error event as ``<error KIND>``."""
-    parts = []
-    for event in events:
-        if isinstance(event, OutputTextDelta):
-            parts.append(event.delta)
-        elif isinstance(event, ErrorEvent):
-            parts.append(f"<error {event.kind}>")
-    return "".join(parts)
-
-
-def record_cassette(
-    path: Path,
-    *texts: str,
-    version: str = "v1",
-    provider: ProviderSettings = PROVIDER,
-    model: str = MODEL,
-) -> Path:
-    """A cassette at `path` holding one turn per text, answered ``<text> <version>``."""
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        asked = json.loads(request.content)["messages"][-1]["content"]
-        return httpx.Response(
-            200, headers={"content-type": "text/event-stream"}, content=sse(f"{asked} {version}")
-        )
-
-    options = CassetteOptions(upstream=httpx.MockTransport(answer), provider=provider, model=model)
-    with CassetteSession(path, options, RecordMode.REWRITE) as session:
-        client = session.client()
-        for text in texts:
-            assert text_of(list(client.stream(prompt(text)))) == f"{text} {version}"
-    return path
-
-
-def exchanges(path: Path) -> list[tuple[str, str]]:
-    """The (asked, answered) text of each interaction of the cassette at `path`, in order."""
-    pairs = []
-    cassette = load_cassette(path)
-    for interaction in cassette.interactions:
-        assert interaction.request.body is not None
-        asked = json.loads(interaction.request.body)["messages"][-1]["content"]
-        answered = "".join(
-            json.loads(line.removeprefix("data: "))["choices"][0]["delta"].get("content", "")
-            for line in interaction.response.body.decode().splitlines()
-            if line.startswith("data: {")
-        )
-        pairs.append((asked, answered))
-    return pairs
-
-
 class LlmxProject:
     """A pytester folder set up for llmx-replay (see the module's docstring)."""
 
@@ -195,6 +112,11 @@ class LlmxProject:
         pytester.makeconftest(INNER_CONFTEST)
         # pytest-asyncio warns on every run without it.
         pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+
+    def extend_conftest(self, source: str) -> None:
+        """Append `source` to the inner conftest: a fixture it defines again replaces the
+        first definition."""
+        self.pytester.makeconftest(INNER_CONFTEST + textwrap.dedent(source))
 
     @property
     def cassettes(self) -> Path:
@@ -215,8 +137,7 @@ class LlmxProject:
 
     def upstream_calls(self) -> list[str]:
         """The user message of each request that reached the upstream in the last run."""
-        log = self.path / "upstream.log"
-        return log.read_text().splitlines() if log.exists() else []
+        return upstream_calls(self.path)
 
     def where(self, cassette: str | Path) -> Path:
         """A cassette's path: a `Path` as it is, a name under the default cassette folder."""
@@ -226,9 +147,10 @@ class LlmxProject:
         """The cassette at `cassette` (see `where`), loaded."""
         return load_cassette(self.where(cassette))
 
-    def exchanges(self, cassette: str | Path) -> list[tuple[str, str]]:
-        """The (asked, answered) text of each interaction of `cassette` (see `where`)."""
-        return exchanges(self.where(cassette))
+    def exchanges(self, cassette: str | Path, *, complete: bool = False) -> list[tuple[str, str]]:
+        """The (asked, answered) text of each interaction of `cassette` (see `where`); with
+        `complete`, every recording must have run to its end."""
+        return exchanges(self.where(cassette), complete=complete)
 
     def record(
         self,

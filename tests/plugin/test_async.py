@@ -7,56 +7,26 @@ Each test runs pytest in-process on a generated project whose upstream is an
 replayed answer (an older version) can be told from a live one.
 """
 
-import json
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from plugin_support import failures, not_an_xdist_worker
 
-from llmx_replay.cassette import load_cassette
+if TYPE_CHECKING:
+    from conftest import LlmxProject
 
-INNER_CONFTEST = '''
-import json
-import os
-from pathlib import Path
-
-import httpx
-import pytest
-
-from llmx_replay.models import (
-    ErrorEvent, InputText, Message, OutputTextDelta, Prompt, ProviderSettings,
-)
-
-HERE = Path(__file__).parent
+# Appended to the `llmx_project` conftest: its `llmx_config` and `ask` replace the first ones.
+ASYNC_CONFTEST = '''
 
 
-def prompt(question):
-    return Prompt(input=[Message(role="user", content=[InputText(text=question)])])
-
-
-def sse(text):
-    chunks = [
-        {"choices": [{"index": 0, "delta": {"role": "assistant", "content": text}}]},
-        {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-    ]
-    events = "".join(f"data: {json.dumps(chunk)}\\n\\n" for chunk in chunks)
-    return (events + "data: [DONE]\\n\\n").encode()
-
-
-async def answer(request):
-    asked = json.loads(await request.aread())["messages"][-1]["content"]
-    with (HERE / "upstream.log").open("a") as log:
-        log.write(f"{asked}\\n")
-    text = f"{asked} {os.environ['LLMX_TEST_VERSION']}"
-    return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=sse(text))
+async def async_answer(request):
+    """`answer`, as an async upstream: only an async client can call it."""
+    return answer(request)
 
 
 @pytest.fixture
 def llmx_config():
-    return {
-        "provider": ProviderSettings(base_url="http://llm.test/v1"),
-        "model": "m",
-        "upstream": httpx.MockTransport(answer),
-    }
+    return {"upstream": httpx.MockTransport(async_answer), "provider": PROVIDER, "model": MODEL}
 
 
 @pytest.fixture
@@ -64,14 +34,8 @@ def anyio_backend():
     return "asyncio"
 
 
-async def text_of(events):
-    parts = []
-    async for event in events:
-        if isinstance(event, OutputTextDelta):
-            parts.append(event.delta)
-        elif isinstance(event, ErrorEvent):
-            parts.append(f"<error {event.kind}>")
-    return "".join(parts)
+async def async_text_of(events):
+    return text_of([event async for event in events])
 
 
 @pytest.fixture
@@ -80,7 +44,7 @@ def ask(llmx_cassette):
 
     async def ask(*questions):
         async with llmx_cassette.async_client() as client:
-            return [await text_of(client.stream(prompt(question))) for question in questions]
+            return [await async_text_of(client.stream(prompt(question))) for question in questions]
 
     return ask
 
@@ -152,18 +116,14 @@ async def test_unplayed(ask):
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    monkeypatch.delenv("CI", raising=False)
-    # When these tests run under xdist themselves, the inner run must not act as a worker.
-    for variable in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
-        monkeypatch.delenv(variable, raising=False)
-    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
-    pytester.makeconftest(INNER_CONFTEST)
-    return pytester
+def project(llmx_project: "LlmxProject", monkeypatch: pytest.MonkeyPatch) -> "LlmxProject":
+    not_an_xdist_worker(monkeypatch)
+    llmx_project.extend_conftest(ASYNC_CONFTEST)
+    return llmx_project
 
 
 def run(
-    pytester: pytest.Pytester,
+    project: "LlmxProject",
     monkeypatch: pytest.MonkeyPatch,
     *args: str,
     version: str,
@@ -171,51 +131,27 @@ def run(
 ) -> pytest.RunResult:
     """pytest in-process with the upstream at `version`, the inner tests expecting answers at
     `expected`, and the upstream log emptied first."""
-    (pytester.path / "upstream.log").unlink(missing_ok=True)
     monkeypatch.setenv("LLMX_TEST_VERSION", version)
     monkeypatch.setenv("LLMX_EXPECTED_VERSION", expected)
-    return pytester.runpytest_inprocess("-p", "no:cacheprovider", *args)
-
-
-def upstream_calls(root: Path) -> list[str]:
-    log = root / "upstream.log"
-    return log.read_text().splitlines() if log.exists() else []
-
-
-def exchanges(path: Path) -> list[tuple[str, str]]:
-    """The (asked, answered) text of each interaction of the cassette at `path`, in order."""
-    pairs = []
-    for interaction in load_cassette(path).interactions:
-        assert interaction.request.body is not None
-        assert interaction.response.partial is None  # the recording ran to its end
-        asked = json.loads(interaction.request.body)["messages"][-1]["content"]
-        answered = json.loads(interaction.response.body.decode().split("data: ")[1])
-        pairs.append((asked, answered["choices"][0]["delta"]["content"]))
-    return pairs
-
-
-def failures(result: pytest.RunResult) -> set[str]:
-    return {
-        line.split()[1].split("::")[1] for line in result.outlines if line.startswith("FAILED ")
-    }
+    return project.run(*args)
 
 
 def test_async_tests_record_then_replay_under_anyio_and_pytest_asyncio(
-    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    project: "LlmxProject", monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project.makepyfile(test_inner=RECORD_THEN_REPLAY)
-    folder = project.path / "cassettes" / "test_inner"
+    project.write(RECORD_THEN_REPLAY, "test_inner")
+    folder = project.cassettes / "test_inner"
 
     # No cassette yet, CI unset: record mode "once" records.
     recorded = run(project, monkeypatch, version="v1", expected="v1")
 
     recorded.assert_outcomes(passed=2)
-    assert sorted(upstream_calls(project.path)) == ["anyio one", "anyio two", "asyncio one"]
-    assert exchanges(folder / "test_with_anyio.yaml") == [
+    assert sorted(project.upstream_calls()) == ["anyio one", "anyio two", "asyncio one"]
+    assert project.exchanges(folder / "test_with_anyio.yaml", complete=True) == [
         ("anyio one", "anyio one v1"),
         ("anyio two", "anyio two v1"),
     ]
-    assert exchanges(folder / "test_with_pytest_asyncio.yaml") == [
+    assert project.exchanges(folder / "test_with_pytest_asyncio.yaml", complete=True) == [
         ("asyncio one", "asyncio one v1")
     ]
     files = {path.name: path.read_bytes() for path in folder.iterdir()}
@@ -225,35 +161,35 @@ def test_async_tests_record_then_replay_under_anyio_and_pytest_asyncio(
     replayed = run(project, monkeypatch, version="v2", expected="v1")
 
     replayed.assert_outcomes(passed=2)
-    assert upstream_calls(project.path) == []
+    assert project.upstream_calls() == []
     assert {path.name: path.read_bytes() for path in folder.iterdir()} == files
 
 
 def test_async_tests_see_the_live_answer_when_the_cassette_is_rerecorded(
-    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    project: "LlmxProject", monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project.makepyfile(test_inner=RECORD_THEN_REPLAY)
+    project.write(RECORD_THEN_REPLAY, "test_inner")
     run(project, monkeypatch, version="v1", expected="v1").assert_outcomes(passed=2)
 
     # The expectations of the replay run would be wrong if the first run had not recorded.
     stale = run(project, monkeypatch, version="v2", expected="v2")
     stale.assert_outcomes(failed=2)
-    assert upstream_calls(project.path) == []
+    assert project.upstream_calls() == []
 
     rerecorded = run(project, monkeypatch, "--llmx-record-mode=all", version="v2", expected="v2")
     rerecorded.assert_outcomes(passed=2)
-    assert sorted(upstream_calls(project.path)) == ["anyio one", "anyio two", "asyncio one"]
-    assert exchanges(project.path / "cassettes" / "test_inner" / "test_with_anyio.yaml") == [
+    assert sorted(project.upstream_calls()) == ["anyio one", "anyio two", "asyncio one"]
+    assert project.exchanges("test_inner/test_with_anyio.yaml", complete=True) == [
         ("anyio one", "anyio one v2"),
         ("anyio two", "anyio two v2"),
     ]
 
 
 def test_a_miss_in_mode_none_or_an_unplayed_recording_fails_the_async_test(
-    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    project: "LlmxProject", monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project.makepyfile(test_inner=MISSES)
-    known = project.path / "cassettes" / "known.yaml"
+    project.write(MISSES, "test_inner")
+    known = project.cassettes / "known.yaml"
     # Recorded by a first run of test_hit alone, at v0.
     seeding = run(
         project,
@@ -265,7 +201,7 @@ def test_a_miss_in_mode_none_or_an_unplayed_recording_fails_the_async_test(
         expected="v0",
     )
     seeding.assert_outcomes(passed=1, deselected=4)
-    assert exchanges(known) == [("known", "known v0")]
+    assert project.exchanges(known, complete=True) == [("known", "known v0")]
     before = known.read_bytes()
 
     result = run(project, monkeypatch, version="v1", expected="v1")
@@ -306,5 +242,5 @@ def test_a_miss_in_mode_none_or_an_unplayed_recording_fails_the_async_test(
             "http://llm.test/v1/chat/completions*",
         ]
     )
-    assert upstream_calls(project.path) == []
+    assert project.upstream_calls() == []
     assert known.read_bytes() == before

@@ -4,46 +4,36 @@ JSON file per assertion, laid out one item per line, with volatile ids masked.
 The pytester tests run pytest in-process on a generated project whose upstream (an
 `httpx.MockTransport`) answers a weather question with a tool call, and the call's result
 with a text; ``variant.json`` says which tool call id, chunk id, ``created`` and text it
-sends, so that a test can re-record the cassette with other values. The last tests call
-`EventsSnapshotExtension.serialize` directly.
+sends, so that a test can re-record the cassette with other values. The unit tests of
+`EventsSnapshotExtension.serialize` are in ``tests/test_syrupy_ext.py``.
 """
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from plugin_support import not_an_xdist_worker
 
 from llmx_replay._play import Playback, play_cassette
 from llmx_replay.cassette import load_cassette
-from llmx_replay.models import (
-    Completed,
-    FunctionCall,
-    OutputItemDone,
-    OutputTextDelta,
-    ResponseEvent,
-)
-from llmx_replay.syrupy_ext import EventsSnapshotExtension
+from llmx_replay.models import FunctionCall, OutputItemDone, ResponseEvent
 
-INNER_CONFTEST = '''
-import json
-from pathlib import Path
+if TYPE_CHECKING:
+    from conftest import LlmxProject
 
-import httpx
-import pytest
+# Appended to the `llmx_project` conftest: its `llmx_config` replaces the first one.
+SNAPSHOT_CONFTEST = '''
 
 from llmx_replay.models import (
     FunctionCall, FunctionCallOutput, FunctionCallOutputPayload, InputText, Message,
-    OutputItemDone, Prompt, ProviderSettings,
+    OutputItemDone,
 )
 
-HERE = Path(__file__).parent
 QUESTION = Message(role="user", content=[InputText(text="Weather in Paris?")])
 
 
-def sse(variant, *deltas):
+def weather_sse(variant, *deltas):
     chunks = [
         {"id": variant["chunk_id"], "object": "chat.completion.chunk",
          "created": variant["created"], "model": "m", "choices": [choice]}
@@ -53,13 +43,13 @@ def sse(variant, *deltas):
     return (events + "data: [DONE]\\n\\n").encode()
 
 
-def answer(request):
+def weather(request):
     variant = json.loads((HERE / "variant.json").read_text())
     with (HERE / "upstream.log").open("a") as log:
         log.write("request\\n")
     messages = json.loads(request.content)["messages"]
     if messages[-1]["role"] == "tool":
-        body = sse(
+        body = weather_sse(
             variant,
             {"index": 0, "delta": {"role": "assistant", "content": variant["text"]}},
             {"index": 0, "delta": {}, "finish_reason": "stop"},
@@ -68,7 +58,7 @@ def answer(request):
         call = {"index": 0, "id": variant["call_id"], "type": "function",
                 "function": {"name": "get_weather", "arguments": ""}}
         arguments = {"index": 0, "function": {"arguments": json.dumps({"city": "Paris"})}}
-        body = sse(
+        body = weather_sse(
             variant,
             {"index": 0, "delta": {"role": "assistant", "tool_calls": [call]}},
             {"index": 0, "delta": {"tool_calls": [arguments]}},
@@ -79,11 +69,7 @@ def answer(request):
 
 @pytest.fixture
 def llmx_config():
-    return {
-        "provider": ProviderSettings(base_url="http://llm.test/v1"),
-        "model": "m",
-        "upstream": httpx.MockTransport(answer),
-    }
+    return {"provider": PROVIDER, "model": "m", "upstream": httpx.MockTransport(weather)}
 
 
 @pytest.fixture
@@ -117,35 +103,21 @@ VARIANT_XYZ = {"call_id": "call_xyz", "chunk_id": "chatcmpl-9", "created": 999, 
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    monkeypatch.delenv("CI", raising=False)
-    # When these tests run under xdist themselves, the inner run must not act as a worker.
-    for variable in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
-        monkeypatch.delenv(variable, raising=False)
-    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
-    pytester.makeconftest(INNER_CONFTEST)
-    pytester.makepyfile(test_forecast=FORECAST)
-    use_variant(pytester, VARIANT_ABC)
-    return pytester
+def project(llmx_project: "LlmxProject", monkeypatch: pytest.MonkeyPatch) -> "LlmxProject":
+    not_an_xdist_worker(monkeypatch)
+    llmx_project.extend_conftest(SNAPSHOT_CONFTEST)
+    llmx_project.write(FORECAST, "test_forecast")
+    use_variant(llmx_project, VARIANT_ABC)
+    return llmx_project
 
 
-def use_variant(pytester: pytest.Pytester, variant: dict[str, Any]) -> None:
-    (pytester.path / "variant.json").write_text(json.dumps(variant))
+def use_variant(project: "LlmxProject", variant: dict[str, Any]) -> None:
+    (project.path / "variant.json").write_text(json.dumps(variant))
 
 
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    (pytester.path / "upstream.log").unlink(missing_ok=True)
-    return pytester.runpytest_inprocess("-p", "no:cacheprovider", *args)
-
-
-def upstream_requests(pytester: pytest.Pytester) -> int:
-    log = pytester.path / "upstream.log"
-    return len(log.read_text().splitlines()) if log.exists() else 0
-
-
-def snapshots(pytester: pytest.Pytester) -> dict[str, str]:
+def snapshots(project: "LlmxProject") -> dict[str, str]:
     """The snapshot files under ``__snapshots__``, by path relative to it."""
-    folder = pytester.path / "__snapshots__"
+    folder = project.path / "__snapshots__"
     return {
         path.relative_to(folder).as_posix(): path.read_text()
         for path in sorted(folder.rglob("*"))
@@ -153,12 +125,12 @@ def snapshots(pytester: pytest.Pytester) -> dict[str, str]:
     }
 
 
-def cassette_path(pytester: pytest.Pytester) -> Path:
-    return pytester.path / "cassettes" / "test_forecast" / "test_weather.yaml"
+def cassette_path(project: "LlmxProject") -> Path:
+    return project.cassettes / "test_forecast" / "test_weather.yaml"
 
 
-def recorded_events(pytester: pytest.Pytester) -> list[ResponseEvent]:
-    return list(play_cassette(load_cassette(cassette_path(pytester)), Playback()))
+def recorded_events(project: "LlmxProject") -> list[ResponseEvent]:
+    return list(play_cassette(load_cassette(cassette_path(project)), Playback()))
 
 
 def masked_as_json(value: Any, call_id: str) -> Any:
@@ -172,9 +144,9 @@ def masked_as_json(value: Any, call_id: str) -> Any:
 
 
 def test_snapshot_update_writes_one_file_per_assertion_with_one_event_per_line(
-    project: pytest.Pytester,
+    project: "LlmxProject",
 ) -> None:
-    result = run(project, "--snapshot-update", "--llmx-record-mode=once")
+    result = project.run("--snapshot-update", "--llmx-record-mode=once")
 
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*2 snapshots generated*"])
@@ -221,31 +193,31 @@ def test_snapshot_update_writes_one_file_per_assertion_with_one_event_per_line(
 
 
 def test_after_snapshot_update_a_plain_run_passes_and_replays(
-    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    project: "LlmxProject", monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run(project, "--snapshot-update", "--llmx-record-mode=once").assert_outcomes(passed=1)
+    project.run("--snapshot-update", "--llmx-record-mode=once").assert_outcomes(passed=1)
     written = snapshots(project)
-    assert upstream_requests(project) == 2
+    assert len(project.upstream_calls()) == 2
 
     monkeypatch.setenv("CI", "true")  # record mode "none"
-    result = run(project)
+    result = project.run()
 
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*2 snapshots passed*"])
-    assert upstream_requests(project) == 0
+    assert project.upstream_calls() == []
     assert snapshots(project) == written
 
 
 def test_a_rerecording_that_differs_only_in_ids_and_created_matches_the_same_snapshot(
-    project: pytest.Pytester,
+    project: "LlmxProject",
 ) -> None:
-    run(project, "--snapshot-update", "--llmx-record-mode=once").assert_outcomes(passed=1)
+    project.run("--snapshot-update", "--llmx-record-mode=once").assert_outcomes(passed=1)
     written = snapshots(project)
     before = cassette_path(project).read_text()
     assert "call_abc" in before and "chatcmpl-1" in before
 
     use_variant(project, VARIANT_XYZ)
-    result = run(project, "--llmx-record-mode=rewrite")
+    result = project.run("--llmx-record-mode=rewrite")
 
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*2 snapshots passed*"])
@@ -256,13 +228,13 @@ def test_a_rerecording_that_differs_only_in_ids_and_created_matches_the_same_sna
 
 
 def test_a_changed_cassette_fails_the_snapshot_assertion_with_a_diff(
-    project: pytest.Pytester,
+    project: "LlmxProject",
 ) -> None:
-    run(project, "--snapshot-update", "--llmx-record-mode=once").assert_outcomes(passed=1)
+    project.run("--snapshot-update", "--llmx-record-mode=once").assert_outcomes(passed=1)
     written = snapshots(project)
 
     use_variant(project, {**VARIANT_ABC, "text": "Rainy"})
-    result = run(project, "--llmx-record-mode=rewrite")
+    result = project.run("--llmx-record-mode=rewrite")
 
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*1 snapshot failed*"])
@@ -273,25 +245,26 @@ def test_a_changed_cassette_fails_the_snapshot_assertion_with_a_diff(
 
 
 def test_unused_snapshots_are_reported_then_deleted_by_snapshot_update(
-    project: pytest.Pytester,
+    project: "LlmxProject",
 ) -> None:
-    run(project, "--snapshot-update", "--llmx-record-mode=once").assert_outcomes(passed=1)
+    project.run("--snapshot-update", "--llmx-record-mode=once").assert_outcomes(passed=1)
     # The test no longer snapshots the request body.
-    project.makepyfile(
-        test_forecast="""
+    project.write(
+        """
         def test_weather(llmx_cassette, llmx_snapshot, converse):
             converse()
             assert llmx_cassette.play() == llmx_snapshot
-        """
+        """,
+        "test_forecast",
     )
 
-    result = run(project)
+    result = project.run()
 
     result.stdout.fnmatch_lines(["*1 snapshot passed. 1 snapshot unused.*"])
     assert result.ret != 0
     assert "test_forecast/test_weather.1.json" in snapshots(project)
 
-    cleaned = run(project, "--snapshot-update")
+    cleaned = project.run("--snapshot-update")
 
     cleaned.stdout.fnmatch_lines(["*1 unused snapshot deleted*"])
     assert cleaned.ret == 0
@@ -299,10 +272,10 @@ def test_unused_snapshots_are_reported_then_deleted_by_snapshot_update(
 
 
 def test_an_iterator_of_events_fails_with_a_type_error_asking_for_a_list(
-    project: pytest.Pytester,
+    project: "LlmxProject",
 ) -> None:
-    project.makepyfile(
-        test_forecast="""
+    project.write(
+        """
         def test_iterator(llmx_cassette, llmx_snapshot, converse):
             converse()
             assert iter(llmx_cassette.play()) == llmx_snapshot
@@ -310,10 +283,11 @@ def test_an_iterator_of_events_fails_with_a_type_error_asking_for_a_list(
         def test_generator(llmx_cassette, llmx_snapshot, converse):
             converse()
             assert (event for event in llmx_cassette.play()) == llmx_snapshot
-        """
+        """,
+        "test_forecast",
     )
 
-    result = run(project, "--snapshot-update", "--llmx-record-mode=once")
+    result = project.run("--snapshot-update", "--llmx-record-mode=once")
 
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(
@@ -324,146 +298,3 @@ def test_an_iterator_of_events_fails_with_a_type_error_asking_for_a_list(
     )
     assert result.stdout.str().count("pass list(events)") >= 2
     assert snapshots(project) == {}
-
-
-# --------------------------------------------------------------------------------------------
-# EventsSnapshotExtension.serialize
-# --------------------------------------------------------------------------------------------
-
-
-def serialize(data: Any) -> str:
-    text = EventsSnapshotExtension().serialize(data)
-    assert isinstance(text, str)
-    return text
-
-
-def call_events(call_id: str) -> list[ResponseEvent]:
-    call = FunctionCall(name="get_weather", arguments='{"city": "Paris"}', call_id=call_id)
-    return [
-        OutputItemDone(item=call),
-        OutputTextDelta(delta="ok"),
-        OutputItemDone(item=FunctionCall(name="again", arguments="{}", call_id=call_id)),
-        Completed(finish_reason="tool_calls"),
-    ]
-
-
-def test_serialized_events_are_json_equal_to_their_dump_with_ids_masked() -> None:
-    events = call_events("call_abc")
-
-    text = serialize(events)
-
-    dumped = [event.model_dump(mode="json") for event in events]
-    assert json.loads(text) == masked_as_json(dumped, "call_abc")
-    assert text.endswith("]\n")
-    assert len(text.splitlines()) == len(events) + 2
-    # The same id twice is the same placeholder; another id gets the next one.
-    assert serialize(call_events("call_abc")) == serialize(call_events("call_xyz"))
-    two = [*call_events("call_1")[:1], *call_events("call_2")[:1]]
-    assert [event["item"]["call_id"] for event in json.loads(serialize(two))] == [
-        "<id 1>",
-        "<id 2>",
-    ]
-
-
-def test_a_tuple_of_events_and_one_event_serialize_like_a_list() -> None:
-    events = call_events("call_abc")
-    assert serialize(tuple(events)) == serialize(events)
-    one = json.loads(serialize(events[0]))
-    assert one == masked_as_json(events[0].model_dump(mode="json"), "call_abc")
-
-
-def test_a_request_body_keeps_a_call_and_its_result_on_one_placeholder() -> None:
-    body = {
-        "model": "m",
-        "messages": [
-            {"role": "user", "content": "Weather?"},
-            {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {"id": "call_abc", "type": "function", "function": {"name": "w"}},
-                    {"id": "call_def", "type": "function", "function": {"name": "w"}},
-                ],
-            },
-            {"role": "tool", "tool_call_id": "call_def", "content": "rain"},
-            {"role": "tool", "tool_call_id": "call_abc", "content": "sun"},
-        ],
-        "stream": True,
-        "created": 1767225600,
-        "tools": [],
-    }
-
-    text = serialize(body)
-
-    data = json.loads(text)
-    assert list(data) == list(body)  # keys keep their order
-    calls = data["messages"][1]["tool_calls"]
-    assert [call["id"] for call in calls] == ["<id 1>", "<id 2>"]
-    assert [m["tool_call_id"] for m in data["messages"][2:]] == ["<id 2>", "<id 1>"]
-    assert data["created"] == "<created>"
-    assert text.splitlines() == [
-        "{",
-        '  "model": "m",',
-        '  "messages": [',
-        *(
-            f"    {json.dumps(message, ensure_ascii=False)}{',' if i < 3 else ''}"
-            for i, message in enumerate(data["messages"])
-        ),
-        "  ],",
-        '  "stream": true,',
-        '  "created": "<created>",',
-        '  "tools": []',
-        "}",
-    ]
-
-
-def test_what_is_not_a_volatile_value_is_left_alone() -> None:
-    data = {"id": "", "call_id": None, "created": None, "tool_call_id": 7, "name": "call_abc"}
-    assert json.loads(serialize(data)) == data
-
-
-def test_an_iterator_is_refused_with_a_type_error_asking_for_a_list() -> None:
-    events = call_events("call_abc")
-    for iterator in (iter(events), (event for event in events), filter(None, events)):
-        with pytest.raises(TypeError, match=r"pass list\(events\)"):
-            serialize(iterator)
-
-
-_MASKED_KEYS = {"id", "call_id", "tool_call_id", "created"}
-_json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.dictionaries(
-            st.text().filter(lambda key: key not in _MASKED_KEYS), children, max_size=4
-        )
-    ),
-    max_leaves=20,
-)
-
-
-def as_pairs(value: Any) -> Any:
-    """`value` with each object as its list of (key, value) pairs, as `object_pairs_hook`
-    gives them."""
-    if isinstance(value, dict):
-        return [(key, as_pairs(item)) for key, item in value.items()]
-    if isinstance(value, list):
-        return [as_pairs(item) for item in value]
-    return value
-
-
-@given(_json_values)
-def test_the_laid_out_text_is_always_the_same_json(value: Any) -> None:
-    text = serialize(value)
-
-    assert text.endswith("\n")
-    assert json.loads(text) == value
-    # Every object keeps its keys in their order, at any depth.
-    assert json.loads(text, object_pairs_hook=list) == as_pairs(value)
-    if isinstance(value, list) and value:
-        # One item per line, however the items look (newlines in strings are escaped).
-        assert len(text.split("\n")) == len(value) + 3

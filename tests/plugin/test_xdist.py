@@ -10,25 +10,24 @@ inner tests write what they were answered, and by which worker, to ``results/<te
 import json
 from pathlib import Path
 
-import httpx
 import pytest
+from plugin_support import (
+    BASE_URL,
+    PROVIDER,
+    exchanges,
+    failures,
+    not_an_xdist_worker,
+    prompt,
+    record_cassette,
+    text_of,
+    upstream_calls,
+)
 
 from llmx_replay import CassetteOptions, CassetteSession
-from llmx_replay._play import Playback, play_cassette
 from llmx_replay.cassette import load_cassette
-from llmx_replay.models import (
-    ErrorEvent,
-    InputText,
-    Message,
-    OutputTextDelta,
-    Prompt,
-    ProviderSettings,
-    ResponseEvent,
-)
 from llmx_replay.transports import RecordMode
 
-BASE_URL = "http://llm.test/v1"
-MODEL = "m"
+MODEL = "m"  # the inner conftest's
 
 INNER_CONFTEST = '''
 import json
@@ -163,59 +162,6 @@ def test_right(ask):
 # --------------------------------------------------------------------------------------------
 
 
-def prompt(question: str) -> Prompt:
-    return Prompt(input=[Message(role="user", content=[InputText(text=question)])])
-
-
-def text_of(events: list[ResponseEvent]) -> str:
-    parts = []
-    for event in events:
-        if isinstance(event, OutputTextDelta):
-            parts.append(event.delta)
-        elif isinstance(event, ErrorEvent):
-            parts.append(f"<error {event.kind}>")
-    return "".join(parts)
-
-
-def seed(path: Path, *questions: str, version: str) -> None:
-    """Record a cassette at `path` as the inner tests' clients would, answered at `version`."""
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        asked = json.loads(request.content)["messages"][-1]["content"]
-        chunks = [
-            {"choices": [{"index": 0, "delta": {"content": f"{asked} {version}"}}]},
-            {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-        ]
-        body = "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks) + "data: [DONE]\n\n"
-        return httpx.Response(
-            200, headers={"content-type": "text/event-stream"}, content=body.encode()
-        )
-
-    options = CassetteOptions(
-        provider=ProviderSettings(base_url=BASE_URL),
-        model=MODEL,
-        upstream=httpx.MockTransport(answer),
-    )
-    with CassetteSession(path, options, RecordMode.REWRITE) as session:
-        client = session.client()
-        for question in questions:
-            assert text_of(list(client.stream(prompt(question)))) == f"{question} {version}"
-
-
-def exchanges(path: Path) -> list[tuple[str, str]]:
-    """The (asked, answered) text of each interaction of the cassette at `path`, in order."""
-    cassette = load_cassette(path)
-    pairs = []
-    for interaction in cassette.interactions:
-        assert interaction.request.body is not None
-        asked = json.loads(interaction.request.body)["messages"][-1]["content"]
-        events = list(
-            play_cassette(cassette.model_copy(update={"interactions": [interaction]}), Playback())
-        )
-        pairs.append((asked, text_of(events)))
-    return pairs
-
-
 def results(root: Path) -> dict[str, dict[str, object]]:
     """What each inner test that got its answers was answered, and by which worker."""
     folder = root / "results"
@@ -228,21 +174,9 @@ def answers(root: Path) -> dict[str, object]:
     return {name: result["answers"] for name, result in results(root).items()}
 
 
-def upstream_calls(root: Path) -> list[str]:
-    """``<worker> <question>`` for each request that reached the upstream."""
-    log = root / "upstream.log"
-    return log.read_text().splitlines() if log.exists() else []
-
-
 def questions_sent_upstream(root: Path) -> set[str]:
+    """The questions of the upstream log, whose lines here are ``<worker> <question>``."""
     return {line.split(" ", 1)[1] for line in upstream_calls(root)}
-
-
-def failures(result: pytest.RunResult) -> set[str]:
-    """The names of the inner tests listed as failed in the short summary."""
-    return {
-        line.split()[1].split("::")[1] for line in result.outlines if line.startswith("FAILED ")
-    }
 
 
 # Installed plugins these runs do without: each worker starts twice as fast.
@@ -274,9 +208,7 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytes
     # The record mode always comes from --llmx-record-mode or the marker here; CI is unset
     # so that nothing depends on where the outer tests run.
     monkeypatch.delenv("CI", raising=False)
-    # When these tests run under xdist themselves, the inner run must not act as a worker.
-    for variable in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
-        monkeypatch.delenv(variable, raising=False)
+    not_an_xdist_worker(monkeypatch)
     pytester.makeini("[pytest]\n")
     pytester.makeconftest(INNER_CONFTEST)
     return pytester
@@ -357,8 +289,8 @@ def test_workers_record_in_each_mode_then_replay_in_mode_none(
     expected_answers, expected_upstream, expected_files = EXPECTED[mode]
     project.makepyfile(test_workers=WORKERS_MODULE)
     cassettes = project.path / "cassettes" / "test_workers"
-    seed(cassettes / "test_alpha.yaml", "alpha", version="v0")
-    seed(cassettes / "test_two_turns.yaml", "one", "stale", version="v0")
+    record_cassette(cassettes / "test_alpha.yaml", "alpha", version="v0", model=MODEL)
+    record_cassette(cassettes / "test_two_turns.yaml", "one", "stale", version="v0", model=MODEL)
 
     # Record (test_fresh is left out: its cassette stays missing).
     result = run_with_two_workers(
@@ -372,7 +304,7 @@ def test_workers_record_in_each_mode_then_replay_in_mode_none(
     assert len(upstream_calls(project.path)) == len(expected_upstream)  # each asked once
     assert sorted(path.stem for path in cassettes.glob("*.yaml")) == sorted(expected_files)
     for name, pairs in expected_files.items():
-        assert exchanges(cassettes / f"{name}.yaml") == pairs, name
+        assert exchanges(cassettes / f"{name}.yaml", replayed=True) == pairs, name
     if mode == "once":
         result.assert_outcomes(passed=3, failed=1)
         assert failures(result) == {"test_two_turns"}
@@ -418,7 +350,7 @@ def test_two_workers_recording_into_one_cassette_keep_both_recordings(
 ) -> None:
     # `rewrite` starts the cassette anew once in a run, not once per test: the stale
     # recording goes, and neither worker's recordings do.
-    seed(project.path / "cassettes" / "shared.yaml", "stale", version="v0")
+    record_cassette(project.path / "cassettes" / "shared.yaml", "stale", version="v0", model=MODEL)
     project.makepyfile(test_shared=SHARED_MODULE.replace("MODE", repr(mode)))
 
     result = run_with_two_workers(project, monkeypatch, "v1")
@@ -433,7 +365,7 @@ def test_two_workers_recording_into_one_cassette_keep_both_recordings(
 
     path = project.path / "cassettes" / "shared.yaml"
     assert sorted(project.path.glob("cassettes/**/*.yaml")) == [path]
-    pairs = exchanges(path)
+    pairs = exchanges(path, replayed=True)
     kept = [("stale", "stale v0")] if mode == "new_episodes" else []
     assert pairs[: len(kept)] == kept
     assert sorted(pairs[len(kept) :]) == sorted(
@@ -451,7 +383,7 @@ def test_two_workers_recording_into_one_cassette_keep_both_recordings(
     assert cassette.metadata.model == MODEL
 
     # The merged cassette replays every recording, to either test.
-    options = CassetteOptions(provider=ProviderSettings(base_url=BASE_URL), model=MODEL)
+    options = CassetteOptions(provider=PROVIDER, model=MODEL)
     with CassetteSession(path, options, RecordMode.NONE) as session:
         client = session.client()
         for question, answered in reversed(pairs):
