@@ -282,3 +282,16 @@ def test_a_cassettes_note_is_kept_when_added_to_and_dropped_when_started_anew(
     metadata = load_cassette(path).metadata
     assert metadata is not None
     assert metadata.note == (note if kept else None)
+
+
+def test_all_renews_only_what_was_recorded_before_and_keeps_every_new_recording(
+    tmp_path: Path,
+) -> None:
+    path = recorded(tmp_path / "c.yaml", "a")
+    upstream = Upstream("v2")
+
+    ask(CassetteTransport(path, record_mode="all", inner=upstream.transport), "a", "a", "a")
+
+    assert upstream.calls == 3
+    # The first renews the old recording; the two after it are new, not renewals of it.
+    assert on_disk(path) == [("a", "a v2")] * 3

@@ -519,6 +519,18 @@ def test_request_matches_its_recording_whose_secret_query_key_was_redacted(
         assert client.post(url, content=body).content == TURN_BODY
 
 
+@pytest.mark.parametrize("recorded_user", ["user:pass@", "<redacted>@", ""])
+def test_credentials_in_a_url_do_not_decide_a_match(tmp_path: Path, recorded_user: str) -> None:
+    # vcrpy keeps a URL's user information as it was; llmx-replay redacts it.
+    with_user = URL.replace("://", f"://{recorded_user}")
+    request = chat_request().model_copy(update={"uri": with_user})
+    path = write(tmp_path / "c.yaml", Interaction(request=request, response=instant(TURN_CHUNKS)))
+
+    with httpx.Client(transport=ReplayTransport(path)) as client:
+        sent = URL.replace("://", "://other:secret@")
+        assert client.post(sent, content=chat_request().body).content == TURN_BODY
+
+
 def test_recorded_429_then_200_replays_as_a_retry(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     answers = [

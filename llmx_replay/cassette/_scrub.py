@@ -70,14 +70,17 @@ class Scrubber:
         return urlunsplit(parts)
 
     def matchable_url(self, url: str) -> str:
-        """`url` without its secret query parameters: which key a request carried, or
-        whether the recording tool kept the parameter at all, does not decide a match."""
+        """`url` without its user information and secret query parameters: which key a
+        request carried, or whether the recording tool kept it at all (or redacted it),
+        does not decide a match."""
         parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
         pairs = parse_qsl(parts.query, keep_blank_values=True)
         kept = [(name, value) for name, value in pairs if not self._is_secret_param(name)]
-        if len(kept) == len(pairs):
+        if len(kept) == len(pairs) and host == parts.netloc:
             return url
-        return urlunsplit(parts._replace(query=urlencode(kept)))
+        query = parts.query if len(kept) == len(pairs) else urlencode(kept)
+        return urlunsplit(parts._replace(netloc=host, query=query))
 
     def header_pairs(self, headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         secret = frozenset(name.lower() for name in self.headers)

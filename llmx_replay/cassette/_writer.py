@@ -83,7 +83,8 @@ class CassetteWriter:
             else:
                 self._interactions[position] = interaction
                 self._texts[position] = text
-                self._renewed.add(position)
+            # What this writer recorded is new: a later recording never renews it.
+            self._renewed.add(index)
             write_atomically(
                 self.path, cassette_yaml(self._texts, _metadata(interaction, self._note)).encode()
             )

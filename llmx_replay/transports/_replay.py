@@ -219,22 +219,20 @@ class Player:
         self._scrubber = scrubber or Scrubber()
         self._clock = clock or SystemClock()
         self._canonicalizer = BodyCanonicalizer(ignore)
-        # Recorded URLs are scrubbed (or filtered by other tools), so secret parameters
-        # are left out of what is compared, on both sides.
+        # Recorded URLs are scrubbed (or filtered by other tools), so credentials and secret
+        # parameters are left out of what is compared, on both sides.
         self._url_form = self._scrubber.matchable_url
         self.index = InteractionIndex(cassette.interactions, self._canonicalizer, self._url_form)
 
-    def _request_facts(self, request: httpx.Request) -> tuple[str, str, bytes]:
-        return request.method, self._scrubber.url(str(request.url)), request.content
-
     def find(self, request: httpx.Request) -> RecordedResponse | None:
         """The next unplayed response recorded for this request, if there is one."""
-        method, url, body = self._request_facts(request)
-        position = self.index.take(self._canonicalizer.key(method, self._url_form(url), body))
+        url = self._url_form(str(request.url))
+        position = self.index.take(self._canonicalizer.key(request.method, url, request.content))
         return None if position is None else self.cassette.interactions[position].response
 
     def miss(self, request: httpx.Request, why: str = "") -> NoMatchingInteraction:
-        method, url, body = self._request_facts(request)
+        # The message shows the request as a cassette would keep it: scrubbed.
+        method, url, body = request.method, self._scrubber.url(str(request.url)), request.content
         explanation = self.index.explain_miss(method, url, body)
         return NoMatchingInteraction(
             f"{self.name}: no recorded interaction matches {method} {url}{why}; {explanation}"
