@@ -5,6 +5,7 @@ Every error is one line on standard error and exit status 2, never a traceback.
 
 import math
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -399,6 +400,9 @@ def play(
         emit.events(play_attempts([attempt.response for attempt in attempts], playback))
 
 
+_FAULT_FIELD = re.compile(r"\b(cut_after|drop_done|stall_after|stall_seconds|error_after|status)\b")
+
+
 def _faults(
     cut_after: int | None,
     drop_done: bool,
@@ -408,23 +412,21 @@ def _faults(
     error_message: str | None,
     status: int | None,
 ) -> Faults:
-    if stall_seconds is not None and stall_after is None:
-        _fail("--stall-seconds: applies to --stall-after only")
-    _finite("--stall-seconds", stall_seconds)
     if error_message is not None and error_after is None:
         _fail("--error-message: applies to --error-after only")
-    faults = Faults(
-        cut_after=cut_after,
-        drop_done=drop_done,
-        stall_after=stall_after,
-        stall_seconds=stall_seconds,
-        error_after=error_after,
-        status=status,
-        **({} if error_message is None else {"error_message": error_message}),
-    )
-    if status is not None and faults.touches_events:
-        _fail("--status: answers without a stream, so it excludes the other faults")
-    return faults
+    try:
+        return Faults(
+            cut_after=cut_after,
+            drop_done=drop_done,
+            stall_after=stall_after,
+            stall_seconds=stall_seconds,
+            error_after=error_after,
+            status=status,
+            **({} if error_message is None else {"error_message": error_message}),
+        )
+    except ValueError as error:
+        # Faults names its fields; here they are options.
+        _fail(_FAULT_FIELD.sub(lambda field: "--" + field[0].replace("_", "-"), str(error)))
 
 
 _format_option = click.option(

@@ -33,15 +33,6 @@ _EVENTS: TypeAdapter[list[ResponseEvent]] = TypeAdapter(list[ResponseEvent])
 _EVENT_TYPES: tuple[type[Any], ...] = get_args(get_args(ResponseEvent)[0])
 
 
-def _in_field_order(value: Any) -> Any:
-    """The JSON extension sorts the keys of plain dicts, but keeps an `OrderedDict`'s order."""
-    if isinstance(value, dict):
-        return OrderedDict((key, _in_field_order(item)) for key, item in value.items())
-    if isinstance(value, list | tuple):
-        return [_in_field_order(item) for item in value]
-    return value
-
-
 def _dumped(data: SerializableData) -> Any:
     """Events as their JSON shape; other data as it is."""
     if isinstance(data, _EVENT_TYPES):
@@ -61,7 +52,9 @@ def _dumped(data: SerializableData) -> Any:
 
 
 class _Masker:
-    """Replaces volatile values with placeholders numbered by first appearance."""
+    """Replaces volatile values with placeholders numbered by first appearance, and makes
+    every mapping an `OrderedDict`: syrupy's JSON extension sorts the keys of plain dicts but
+    keeps an `OrderedDict`'s order, the events' field order."""
 
     def __init__(self, id_keys: frozenset[str], time_keys: frozenset[str]) -> None:
         self._id_keys = id_keys
@@ -71,7 +64,7 @@ class _Masker:
     def __call__(self, value: Any) -> Any:
         if isinstance(value, dict):
             return OrderedDict((key, self._field(key, item)) for key, item in value.items())
-        if isinstance(value, list):
+        if isinstance(value, list | tuple):
             return [self(item) for item in value]
         return value
 
@@ -120,7 +113,7 @@ class EventsSnapshotExtension(JSONSnapshotExtension):
         include: PropertyFilter | None = None,
         matcher: PropertyMatcher | None = None,
     ) -> SerializedData:
-        masked = _Masker(self.id_keys, self.time_keys)(_in_field_order(_dumped(data)))
+        masked = _Masker(self.id_keys, self.time_keys)(_dumped(data))
         filtered = self._filter(
             data=masked, depth=0, path=(), exclude=exclude, include=include, matcher=matcher
         )

@@ -755,3 +755,30 @@ def test_async_replay_gives_the_same_events_as_sync(
     else:
         assert isinstance(last, ErrorEvent)
         assert last.kind == ending
+
+
+@pytest.mark.parametrize(
+    ("faults", "problem"),
+    [
+        ({"status": 500, "cut_after": 2}, "status: answers without a stream"),
+        ({"status": 500, "drop_done": True}, "status: answers without a stream"),
+        ({"cut_after": -1}, "cut_after: a count of events"),
+        ({"error_after": -2}, "error_after: a count of events"),
+        ({"stall_seconds": 1.0}, "stall_seconds: applies to stall_after only"),
+        ({"stall_after": 1, "stall_seconds": float("inf")}, "stall_seconds: not a duration"),
+        ({"stall_after": 1, "stall_seconds": float("nan")}, "stall_seconds: not a duration"),
+    ],
+)
+def test_faults_that_contradict_themselves_are_refused(
+    faults: dict[str, Any], problem: str
+) -> None:
+    # Through the library and the pytest marker as through the command line.
+    with pytest.raises(ValueError, match=problem):
+        Faults(**faults)
+
+
+@pytest.mark.parametrize("speed", [0.0, -1.0, float("nan"), float("inf")])
+def test_a_speed_that_is_not_a_positive_number_is_refused(tmp_path: Path, speed: float) -> None:
+    path = chat_cassette(tmp_path / "c.yaml", instant(TURN_CHUNKS))
+    with pytest.raises(ValueError, match="speed must be a positive number"):
+        ReplayTransport(path, pacing="recorded", speed=speed)

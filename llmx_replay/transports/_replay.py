@@ -7,6 +7,7 @@ request's read timeout ends the body with `httpx.ReadTimeout`, as a stalled netw
 Faults can be injected to test error paths.
 """
 
+import math
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,19 @@ class Faults:
     error_after: int | None = None
     error_message: str = "llmx-replay injected this error"
     status: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("cut_after", "stall_after", "error_after"):
+            count = getattr(self, name)
+            if count is not None and count < 0:
+                raise ValueError(f"{name}: a count of events, not {count}")
+        if self.stall_seconds is not None:
+            if self.stall_after is None:
+                raise ValueError("stall_seconds: applies to stall_after only")
+            if not 0 <= self.stall_seconds < math.inf:
+                raise ValueError(f"stall_seconds: not a duration: {self.stall_seconds}")
+        if self.status is not None and self.touches_events:
+            raise ValueError("status: answers without a stream, so it excludes the other faults")
 
     @property
     def touches_events(self) -> bool:
@@ -209,8 +223,8 @@ class Player:
         scrubber: Scrubber | None = None,
         clock: Clock | None = None,
     ) -> None:
-        if speed <= 0:
-            raise ValueError("speed must be positive")
+        if not 0 < speed < math.inf:
+            raise ValueError(f"speed must be a positive number, not {speed}")
         self.cassette = cassette
         self.name = name
         self._pacing: Pacing = pacing
