@@ -93,7 +93,7 @@ class CassetteSession:
         self,
         path: Path,
         options: CassetteOptions,
-        record_mode: RecordMode,
+        record_mode: RecordMode | str | None = None,
         *,
         run_ledger: RunLedger | None = None,
     ) -> None:
@@ -115,7 +115,8 @@ class CassetteSession:
             raise InputError(
                 str(path),
                 f"llmx-replay records cassettes as YAML: name it .yaml (record mode "
-                f"'{record_mode}' may record; a .json cassette can be replayed with 'none')",
+                f"'{self.transport.record_mode}' may record; a .json cassette can be replayed "
+                "with 'none')",
                 "name",
             )
         # Recorded waits between chunks are replayed on virtual time; retry waits are real

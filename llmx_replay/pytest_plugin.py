@@ -26,6 +26,7 @@ import pytest
 from pydantic import ValidationError
 from syrupy.assertion import SnapshotAssertion
 
+from llmx_replay._conversation import field_path
 from llmx_replay._session import CassetteOptions, CassetteSession, cassette_path
 from llmx_replay.cassette._writer import RunLedger
 from llmx_replay.syrupy_ext import EventsSnapshotExtension
@@ -134,8 +135,7 @@ def _options(node: pytest.Item, config: dict[str, Any]) -> CassetteOptions:
         return CassetteOptions.model_validate(merged)
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
-            for problem in error.errors()
+            f"{field_path(problem['loc'])}: {problem['msg']}" for problem in error.errors()
         )
         pytest.fail(
             f"{node.nodeid}: {MARKER} options (llmx_config and markers): {problems}",
@@ -151,8 +151,8 @@ def llmx_cassette(
     node = request.node
     assert isinstance(node, pytest.Item)
     options = _options(node, llmx_config)
-    chosen = request.config.getoption("llmx_record_mode") or options.record_mode
-    record_mode = RecordMode.default() if chosen is None else RecordMode.parse(chosen)
+    # None leaves the default (by the CI variable) to the transport.
+    record_mode = request.config.getoption("llmx_record_mode") or options.record_mode
     path = cassette_path(llmx_cassette_dir, options.name or _default_name(node))
     session = CassetteSession(path, options, record_mode, run_ledger=request.config.stash[_LEDGER])
     node.stash[_SESSION] = session
