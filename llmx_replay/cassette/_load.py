@@ -22,13 +22,13 @@ from llmx_replay.cassette._model import (
     Interaction,
     RecordedRequest,
     RecordedResponse,
+    first_header,
+    stored_headers,
 )
 
 FORMAT = 1
 """The version of llmx-replay's additions to the vcrpy format that this code reads and writes."""
 
-_LENGTH_HEADERS = frozenset({"content-length", "transfer-encoding"})
-_WIRE_HEADERS = _LENGTH_HEADERS | {"content-encoding"}
 _SSE_FIELD_STARTS = (b"data:", b"event:", b"id:", b"retry:", b":")
 
 
@@ -178,11 +178,8 @@ def _response(response: dict[Any, Any], source: str, field: str) -> RecordedResp
         body = _body(response["body"], source, _field(field, "body")) or b""
     else:
         body = _body(response.get("content"), source, _field(field, "content")) or b""
-    encoding = next((v for k, v in headers if k.lower() == "content-encoding"), None)
-    body, decoded = _decoded(body, encoding)
-    # The body is kept decoded, so the headers about its wire form no longer hold.
-    wire = _WIRE_HEADERS if decoded else _LENGTH_HEADERS
-    headers = [(k, v) for k, v in headers if k.lower() not in wire]
+    body, decoded = _decoded(body, first_header(headers, "content-encoding"))
+    headers = stored_headers(headers, decoded=decoded)
     extras = response.get("llmx_replay")
     if extras is None:
         return RecordedResponse(status=status_value, reason=reason, headers=headers, body=body)

@@ -1,7 +1,7 @@
 """Recorded HTTP interactions, whatever file format they were read from."""
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import orjson
 from pydantic import BaseModel, ConfigDict
@@ -9,9 +9,25 @@ from pydantic import BaseModel, ConfigDict
 _EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 _CHAT_PATH = re.compile(r"/chat(/completions)?/?$")
 
+_LENGTH_HEADERS = frozenset({"content-length", "transfer-encoding"})
+_WIRE_HEADERS = _LENGTH_HEADERS | {"content-encoding"}
+
 BROKE_OFF = "the body broke off: "
 """How the `partial` reason of a recording that a network error cut short starts; the
 error's type and message follow, so that a replay can end the same way."""
+
+
+def first_header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
+    """The first value of header `name` (case-insensitive), if any."""
+    wanted = name.lower()
+    return next((value for key, value in headers if key.lower() == wanted), None)
+
+
+def stored_headers(headers: Iterable[tuple[str, str]], *, decoded: bool) -> list[tuple[str, str]]:
+    """A response's headers as kept beside its stored body: the length headers no longer
+    hold for it, nor its content encoding once the body is `decoded`."""
+    wire = _WIRE_HEADERS if decoded else _LENGTH_HEADERS
+    return [(key, value) for key, value in headers if key.lower() not in wire]
 
 
 def model_in(data: bytes) -> str | None:
@@ -74,8 +90,7 @@ class RecordedResponse(BaseModel):
 
     def header(self, name: str) -> str | None:
         """The first value of header `name` (case-insensitive), if any."""
-        wanted = name.lower()
-        return next((value for key, value in self.headers if key.lower() == wanted), None)
+        return first_header(self.headers, name)
 
     def recorded_chunks(self) -> list[tuple[bytes, float]]:
         """The body as it arrived, each piece with its time offset in milliseconds.

@@ -20,6 +20,8 @@ from llmx_replay.cassette._model import (
     Interaction,
     RecordedRequest,
     RecordedResponse,
+    first_header,
+    stored_headers,
 )
 from llmx_replay.cassette._scrub import Scrubber
 from llmx_replay.cassette._writer import CassetteWriter
@@ -28,9 +30,7 @@ Sink = Callable[[Interaction], None]
 
 _CLOSED_EARLY = "the caller closed the response before its end"
 _ENDS_WITH_DONE = re.compile(rb"data: ?\[DONE\][ \t]*(\r\n|\r|\n){2}\s*$")
-_WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 _NEVER_CLOSED = "the caller never closed the response"
-_KEPT_WHEN_ENCODED = frozenset({"content-encoding"})
 
 
 def _decoded(pieces: list[bytes], encoding: str | None) -> list[bytes] | None:
@@ -95,19 +95,12 @@ class _Recording:
         if self.ended:
             return
         self.ended = True
-        headers = self._headers
-        encoding = next((v for k, v in headers if k.lower() == "content-encoding"), None)
-        pieces = _decoded(self._pieces, encoding) if encoding else self._pieces
-        if pieces is None:
-            # Kept as it came, with its encoding, so that a replay fails as the live one did.
-            pieces = self._pieces
-            headers = [
-                (k, v)
-                for k, v in headers
-                if k.lower() not in _WIRE_HEADERS or k.lower() in _KEPT_WHEN_ENCODED
-            ]
-        else:
-            headers = [(k, v) for k, v in headers if k.lower() not in _WIRE_HEADERS]
+        encoding = first_header(self._headers, "content-encoding")
+        decoded_pieces = _decoded(self._pieces, encoding) if encoding else self._pieces
+        # Undecodable, it is kept as it came, with its encoding, so that a replay fails as
+        # the live one did.
+        pieces = self._pieces if decoded_pieces is None else decoded_pieces
+        headers = stored_headers(self._headers, decoded=decoded_pieces is not None)
         body = b"".join(pieces)
         if partial == _CLOSED_EARLY and _ENDS_WITH_DONE.search(body):
             partial = None  # A client may stop at [DONE]; nothing is missing after it.
