@@ -1,5 +1,6 @@
 """Keeping secrets off disk: scrubbing known credential fields, then a last scan for keys."""
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ class Scrubber:
     def _is_secret_param(self, name: str) -> bool:
         return name.lower() in self._params
 
-    @property
+    @functools.cached_property
     def _params(self) -> frozenset[str]:
         return frozenset(name.lower() for name in self.query_params)
 
