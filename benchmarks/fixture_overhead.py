@@ -94,7 +94,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import llmx_replay
-from llmx_replay import CassetteOptions, CassetteSession, ChatClient, VirtualClock
+from llmx_replay import CassetteOptions, CassetteSession, ChatClient, ReplayOptions, VirtualClock
 from llmx_replay.cassette import _yaml, load_cassette, parse_cassette
 from llmx_replay.models.events import Completed, OutputTextDelta, ResponseEvent
 from llmx_replay.models.prompt import Prompt, ProviderSettings
@@ -602,7 +602,7 @@ def time_pieces(cassette: Path, text: str, reps: int) -> None:
         ("  CassetteOptions.model_validate({})", lambda: CassetteOptions.model_validate({})),
         (
             "  CassetteTransport(path, none) (load + player + writer)",
-            lambda: CassetteTransport(cassette, record_mode=none, clock=VirtualClock()),
+            lambda: CassetteTransport(cassette, none, ReplayOptions(clock=VirtualClock())),
         ),
         (
             "  CassetteSession(path, options, none)",
@@ -684,7 +684,7 @@ def probe_phases(root: Path, arms: Sequence[str], tests: int, runs: int) -> None
 
 FIXTURE_CODE = (
     "llmx_replay/pytest_plugin",
-    "llmx_replay/_session",
+    "llmx_replay/harness/_session",
     "llmx_replay/transports",
     "llmx_replay/cassette",
     "yaml/",

@@ -11,40 +11,25 @@ import random
 from collections.abc import AsyncIterator, Iterator, Mapping
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
-from typing import Literal, Self
+from typing import Self
 
 import httpx
 
 from llmx_replay._clock import Clock, SystemClock
 from llmx_replay._exceptions import UnsupportedOperation
-from llmx_replay._pipeline import EventPipeline, StreamMode
-from llmx_replay._provider_errors import error_body_message
-from llmx_replay._request import OrphanCallPolicy, build_request
-from llmx_replay._retry import is_retryable, retry_delay
 from llmx_replay.models.events import ErrorEvent, ResponseEvent
 from llmx_replay.models.prompt import Prompt, ProviderSettings
 from llmx_replay.models.request import ChatRequest
+from llmx_replay.stream._pipeline import EventPipeline, StreamMode
+from llmx_replay.stream._request import OrphanCallPolicy, build_request
+from llmx_replay.stream._retry import failed_status_error, retry_delay
 
-IDLE_TIMEOUT_MESSAGE = "idle timeout waiting for SSE"
 # What cannot be sent: network failures, and (as reqwest reports them, at send time) a
 # header value that is not ASCII or a malformed URL.
 _REQUEST_ERRORS = (httpx.HTTPError, httpx.InvalidURL, UnicodeEncodeError)
 _CONNECT_TIMEOUT = 30.0
 # llmx's reqwest client keeps no cookie jar: a cookie one response sets is not sent back.
 _NO_COOKIES = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-
-
-def _status_error(
-    kind: Literal["unexpected_status", "retry_limit"], status: int, text: str, body: bytes
-) -> ErrorEvent:
-    """The error a failed status ends the turn with, quoting the provider's message."""
-    text = text.rstrip()
-    message = error_body_message(body)
-    return ErrorEvent(kind=kind, status=status, message=f"{text}: {message}" if message else text)
-
-
-def _read_failure(error: httpx.HTTPError) -> str:
-    return f"error while reading the response: {error!r}"
 
 
 class _ClientBase:
@@ -91,14 +76,14 @@ class _ClientBase:
         self, attempt: int, response: httpx.Response, body: bytes
     ) -> float | ErrorEvent:
         """The wait before retrying a failed status, or the error that ends the turn."""
-        status = response.status_code
-        if not is_retryable(status):
-            text = f"unexpected status {status} {response.reason_phrase}"
-            return _status_error("unexpected_status", status, text, body)
-        if attempt > self.provider.effective_request_max_retries:
-            text = f"exceeded retry limit, last status: {status} {response.reason_phrase}"
-            return _status_error("retry_limit", status, text, body)
-        return self._retry_delay(attempt, response.headers)
+        error = failed_status_error(
+            attempt,
+            response.status_code,
+            response.reason_phrase,
+            body,
+            max_retries=self.provider.effective_request_max_retries,
+        )
+        return self._retry_delay(attempt, response.headers) if error is None else error
 
     def _after_connection_error(self, attempt: int, error: Exception) -> float | ErrorEvent:
         if attempt > self.provider.effective_request_max_retries:
@@ -201,9 +186,9 @@ class ChatClient(_ClientBase):
                     return
             yield from pipeline.end()
         except httpx.TimeoutException:
-            yield from pipeline.end_abruptly("idle_timeout", IDLE_TIMEOUT_MESSAGE)
+            yield from pipeline.idle_timeout()
         except httpx.HTTPError as error:
-            yield from pipeline.end_abruptly("stream", _read_failure(error))
+            yield from pipeline.read_failed(error)
         finally:
             response.close()
 
@@ -309,10 +294,10 @@ class AsyncChatClient(_ClientBase):
             for event in pipeline.end():
                 yield event
         except (TimeoutError, httpx.TimeoutException):
-            for event in pipeline.end_abruptly("idle_timeout", IDLE_TIMEOUT_MESSAGE):
+            for event in pipeline.idle_timeout():
                 yield event
         except httpx.HTTPError as error:
-            for event in pipeline.end_abruptly("stream", _read_failure(error)):
+            for event in pipeline.read_failed(error):
                 yield event
         finally:
             await response.aclose()

@@ -2,6 +2,7 @@
 
     LlmxReplayError
     ├── InputError          a file or value given by the user is wrong (names the file and field)
+    │   └── OptionError     an option has a value it cannot take (names the option; a ValueError)
     ├── MissingEnvVarError  the provider's API key variable is not set
     ├── UnsupportedOperation  the prompt asks for what Chat Completions cannot do
     ├── SecretInCassette    a cassette about to be written still holds something like a key
@@ -12,7 +13,11 @@ Failures of a provider or of the network are not raised: a stream ends with an
 `ErrorEvent` instead, so that they can be asserted like any other event.
 """
 
-from typing import Any
+from collections.abc import Callable, Sequence
+from enum import Enum
+from typing import Any, NamedTuple
+
+import orjson
 
 
 class LlmxReplayError(Exception):
@@ -31,6 +36,41 @@ class InputError(LlmxReplayError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.source, self.problem, self.field))
+
+
+class OptionError(InputError, ValueError):
+    """An option was given a value it cannot take: `option` names it as the caller spelt it
+    (a keyword, a field path such as ``faults.cut_after``, or a command-line flag).
+
+    A problem that names other options has them in `mentions`, filling the ``{}`` of
+    `template`, so that each caller can name them its own way (see `problem_naming`).
+    """
+
+    def __init__(self, option: str, template: str, mentions: Sequence[str] = ()) -> None:
+        self.option = option
+        self.template = template
+        self.mentions = tuple(mentions)
+        super().__init__(option, self.problem_naming(str))
+
+    def problem_naming(self, name: Callable[[str], str]) -> str:
+        """The problem, with each option it mentions named by `name`."""
+        if not self.mentions:
+            return self.template
+        return self.template.format(*(name(option) for option in self.mentions))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.option, self.template, self.mentions))
+
+
+def field_path(location: Sequence[int | str]) -> str:
+    """`("input", 3, "content")` -> ``input[3].content``."""
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
 
 
 class MissingEnvVarError(LlmxReplayError):
@@ -66,8 +106,101 @@ class SecretInCassette(LlmxReplayError):
         return (type(self), (self.path, self.findings))
 
 
+class Absence(Enum):
+    """The value of a field one side of a `FieldDifference` does not have."""
+
+    ABSENT = "(absent)"
+
+
+class FieldDifference(NamedTuple):
+    """Where a request differs from a recorded one: a path such as ``request.body.model``,
+    and the value on each side (`Absence.ABSENT` where a side has none)."""
+
+    path: str
+    recorded: Any
+    requested: Any
+
+
 class NoMatchingInteraction(LlmxReplayError):
-    """A request matches no recorded interaction (the message shows the closest one)."""
+    """A request matches no recorded interaction.
+
+    Attributes:
+        cassette: The cassette's name (its path, for a file).
+        method: The request's method.
+        url: The request's URL, scrubbed as a cassette would keep it.
+        body: The request's body.
+        closest: The position of the closest recorded interaction, None if there is none.
+        differences: Where the request differs from the closest recording (the first few).
+        more_differences: Whether there are differences beyond `differences`.
+        reason: Why the request was not recorded either, when that is the transport's choice.
+    """
+
+    def __init__(
+        self,
+        cassette: str,
+        method: str,
+        url: str,
+        body: bytes,
+        closest: int | None,
+        differences: Sequence[FieldDifference] = (),
+        more_differences: bool = False,
+        reason: str | None = None,
+    ) -> None:
+        self.cassette = cassette
+        self.method = method
+        self.url = url
+        self.body = body
+        self.closest = closest
+        self.differences = tuple(differences)
+        self.more_differences = more_differences
+        self.reason = reason
+        why = f" ({reason})" if reason else ""
+        super().__init__(
+            f"{cassette}: no recorded interaction matches {method} {url}{why}; {self.explanation}"
+        )
+
+    @property
+    def explanation(self) -> str:
+        """Which recorded request comes closest, and where it differs, in words."""
+        if self.closest is None:
+            return "the cassette holds no interaction"
+        if not self.differences:
+            return (
+                f"interaction {self.closest} is recorded for this request, but every recording "
+                "of it was already played"
+            )
+        shown = "\n  ".join(
+            f"{difference.path}: recorded {_shown(difference.recorded)}, "
+            f"requested {_shown(difference.requested)}"
+            for difference in self.differences
+        )
+        more = " (and more)" if self.more_differences else ""
+        return f"the closest is interaction {self.closest}, which differs at{more}:\n  {shown}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            type(self),
+            (
+                self.cassette,
+                self.method,
+                self.url,
+                self.body,
+                self.closest,
+                self.differences,
+                self.more_differences,
+                self.reason,
+            ),
+        )
+
+
+_SHOWN_VALUE = 80
+
+
+def _shown(value: Any) -> str:
+    if value is Absence.ABSENT:
+        return str(value.value)
+    text = orjson.dumps(value).decode()
+    return text if len(text) <= _SHOWN_VALUE else text[: _SHOWN_VALUE - 1] + "…"
 
 
 class SSEDecodeError(LlmxReplayError):

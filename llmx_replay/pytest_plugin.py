@@ -23,14 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 from syrupy.assertion import SnapshotAssertion
 
-from llmx_replay._conversation import field_path
-from llmx_replay._session import CassetteOptions, CassetteSession, cassette_path
+from llmx_replay._exceptions import OptionError
+from llmx_replay._options import RecordMode
 from llmx_replay.cassette._writer import RunLedger
+from llmx_replay.harness._session import CassetteOptions, CassetteSession, cassette_path
 from llmx_replay.syrupy_ext import EventsSnapshotExtension
-from llmx_replay.transports._cassette import RecordMode
 
 MARKER = "llmx_cassette"
 _SESSION = pytest.StashKey[CassetteSession]()
@@ -132,14 +131,10 @@ def _options(node: pytest.Item, config: dict[str, Any]) -> CassetteOptions:
             )
         merged.update(marker.kwargs)
     try:
-        return CassetteOptions.model_validate(merged)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{field_path(problem['loc'])}: {problem['msg']}" for problem in error.errors()
-        )
+        return CassetteOptions(**merged)
+    except OptionError as error:
         pytest.fail(
-            f"{node.nodeid}: {MARKER} options (llmx_config and markers): {problems}",
-            pytrace=False,
+            f"{node.nodeid}: {MARKER} options (llmx_config and markers): {error}", pytrace=False
         )
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from llmx_replay import ReplayOptions
 from llmx_replay._clock import VirtualClock
-from llmx_replay._play import Playback, play_response
 from llmx_replay.cassette import (
     Cassette,
     CassetteMetadata,
@@ -16,6 +16,7 @@ from llmx_replay.cassette import (
     RecordedResponse,
     save_cassette,
 )
+from llmx_replay.harness._playback import Playback, play_response
 from tests.test_cli import (
     CHAT_URI,
     COMPLETED,
@@ -107,14 +108,20 @@ def test_recorded_chunks_that_cut_events_play_the_same_events(paced: Path) -> No
 
 def test_recorded_pacing_waits_the_recorded_gaps_on_the_given_clock() -> None:
     clock = VirtualClock()
-    events = list(play_response(PACED, Playback(pacing="recorded", clock=clock)))
+    events = list(
+        play_response(PACED, Playback(replay=ReplayOptions(pacing="recorded", clock=clock)))
+    )
     assert [event.model_dump(mode="json") for event in events] == HELLO_STREAMING
     assert clock.sleeps == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.1])
 
 
 def test_recorded_pacing_scaled_by_speed() -> None:
     clock = VirtualClock()
-    list(play_response(PACED, Playback(pacing="recorded", speed=4, clock=clock)))
+    list(
+        play_response(
+            PACED, Playback(replay=ReplayOptions(pacing="recorded", speed=4, clock=clock))
+        )
+    )
     assert clock.sleeps == pytest.approx([0.025, 0.025, 0.0125, 0.0125, 0.025])
 
 

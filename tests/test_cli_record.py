@@ -19,9 +19,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from llmx_replay._clock import VirtualClock
-from llmx_replay._live import LiveSession
 from llmx_replay.cassette import load_cassette
 from llmx_replay.cli import cli
+from llmx_replay.cli._record import LiveSession
 from llmx_replay.models import ProviderSettings
 from llmx_replay.models.request import ChatRequest
 from tests.test_cli import (

@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from llmx_replay import build_body, chat_completions_url
-from llmx_replay._play import play_interaction
 from llmx_replay.cassette import Cassette, load_cassette
+from llmx_replay.harness._playback import play_interaction
 from llmx_replay.models import (
     Completed,
     ErrorEvent,
@@ -228,7 +228,7 @@ def test_d13_recorded_retry_after_values_are_honoured() -> None:
     """D13: `retry-after-ms` wins, and an HTTP date is read relative to now."""
     from datetime import UTC, datetime
 
-    from llmx_replay._retry import retry_after
+    from llmx_replay.stream._retry import retry_after
 
     now = datetime(2026, 1, 1, tzinfo=UTC)
     waits = [

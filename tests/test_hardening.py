@@ -24,7 +24,7 @@ from click.testing import CliRunner, Result
 from vcr.serialize import deserialize
 from vcr.serializers import yamlserializer
 
-from llmx_replay import ChatClient, InputError, SecretInCassette, VirtualClock
+from llmx_replay import ChatClient, InputError, ReplayOptions, SecretInCassette, VirtualClock
 from llmx_replay.cassette import (
     REDACTED,
     Cassette,
@@ -823,7 +823,7 @@ def _replayed_chunks(body: bytes, faults: Faults) -> list[bytes]:
         ),
     )
     cassette = Cassette(interactions=[interaction], source_format="llmx-replay")
-    transport = ReplayTransport(cassette, faults=faults, clock=VirtualClock())
+    transport = ReplayTransport(cassette, ReplayOptions(faults=faults, clock=VirtualClock()))
     with (
         httpx.Client(transport=transport) as client,
         client.stream("POST", "http://h.test/v1/chat/completions") as response,

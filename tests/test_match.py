@@ -7,6 +7,7 @@ import time
 import orjson
 import pytest
 
+from llmx_replay import Absence, FieldDifference, NoMatchingInteraction
 from llmx_replay.cassette import (
     BodyCanonicalizer,
     Interaction,
@@ -292,8 +293,15 @@ def test_ignored_paths_apply_to_the_index() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# explain_miss
+# closest: the data of a miss, and its explanation
 # --------------------------------------------------------------------------------------------
+
+
+def miss_of(index: InteractionIndex, method: str, url: str, body: bytes) -> NoMatchingInteraction:
+    closest = index.closest(method, url, body)
+    return NoMatchingInteraction(
+        "c.yaml", method, url, body, closest.position, closest.differences, closest.more
+    )
 
 
 def test_explain_miss_names_the_closest_interaction_and_the_differing_path() -> None:
@@ -303,8 +311,13 @@ def test_explain_miss_names_the_closest_interaction_and_the_differing_path() -> 
         interaction("Write a poem about the sea", model="other-model"),
     )
 
-    message = index.explain_miss("POST", CHAT_URL, chat_body("Say hello in French"))
+    miss = miss_of(index, "POST", CHAT_URL, chat_body("Say hello in French"))
+    message = miss.explanation
 
+    assert miss.closest == 1
+    assert miss.differences == (
+        FieldDifference("request.body.messages[1].content", "Say hello", "Say hello in French"),
+    )
     assert "interaction 1" in message
     assert (
         'request.body.messages[1].content: recorded "Say hello", requested "Say hello in French"'
@@ -317,7 +330,8 @@ def test_explain_miss_names_the_closest_interaction_and_the_differing_path() -> 
 def test_explain_miss_names_a_different_method() -> None:
     index = index_of(interaction("Say hello"))
 
-    message = index.explain_miss("GET", CHAT_URL, chat_body("Say hello"))
+    miss = miss_of(index, "GET", CHAT_URL, chat_body("Say hello"))
+    message = miss.explanation
 
     assert "interaction 0" in message
     assert 'request.method: recorded "POST", requested "GET"' in message
@@ -328,7 +342,8 @@ def test_explain_miss_names_a_different_url() -> None:
     index = index_of(interaction("Say hello"))
     other = "http://127.0.0.1:9/v2/chat/completions"
 
-    message = index.explain_miss("POST", other, chat_body("Say hello"))
+    miss = miss_of(index, "POST", other, chat_body("Say hello"))
+    message = miss.explanation
 
     assert "interaction 0" in message
     assert f'request.url: recorded "{CHAT_URL}", requested "{other}"' in message
@@ -338,8 +353,10 @@ def test_explain_miss_names_a_different_url() -> None:
 def test_explain_miss_names_an_added_field() -> None:
     index = index_of(interaction("Say hello"))
 
-    message = index.explain_miss("POST", CHAT_URL, chat_body("Say hello", temperature=0.5))
+    miss = miss_of(index, "POST", CHAT_URL, chat_body("Say hello", temperature=0.5))
+    message = miss.explanation
 
+    assert miss.differences == (FieldDifference("request.body.temperature", Absence.ABSENT, 0.5),)
     assert "request.body.temperature: recorded (absent), requested 0.5" in message
 
 
@@ -348,8 +365,10 @@ def test_explain_miss_says_already_played_when_the_match_was_used_up() -> None:
     assert take(index, chat_body("Say hello")) == 0
     assert take(index, chat_body("Say hello")) is None
 
-    message = index.explain_miss("POST", CHAT_URL, chat_body("Say hello"))
+    miss = miss_of(index, "POST", CHAT_URL, chat_body("Say hello"))
+    message = miss.explanation
 
+    assert (miss.closest, miss.differences) == (0, ())
     assert "interaction 0" in message
     assert "already played" in message
 
@@ -359,14 +378,18 @@ def test_explain_miss_does_not_call_a_different_non_json_body_already_played() -
     requested = b"name=alice&text=goodbye"
     assert take(index, requested) is None
 
-    message = index.explain_miss("POST", CHAT_URL, requested)
+    miss = miss_of(index, "POST", CHAT_URL, requested)
+    message = miss.explanation
 
     assert "already played" not in message
     assert "request.body" in message
 
 
 def test_explain_miss_on_an_empty_cassette() -> None:
-    assert "no interaction" in index_of().explain_miss("POST", CHAT_URL, chat_body("hi"))
+    miss = miss_of(index_of(), "POST", CHAT_URL, chat_body("hi"))
+
+    assert miss.closest is None
+    assert "no interaction" in miss.explanation
 
 
 # --------------------------------------------------------------------------------------------

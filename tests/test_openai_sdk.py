@@ -14,7 +14,7 @@ import httpx2
 import openai
 import pytest
 
-from llmx_replay import NoMatchingInteraction, VirtualClock
+from llmx_replay import NoMatchingInteraction, ReplayOptions, VirtualClock
 from llmx_replay.cassette import load_cassette
 from llmx_replay.transports import Faults, RecordingTransport, ReplayTransport, for_httpx2
 
@@ -214,7 +214,7 @@ def test_a_stalled_replay_times_out_as_httpx2_read_timeout(
     timeout error (it wraps that in APITimeoutError)."""
     path, _ = recorded
     clock = VirtualClock()
-    replay = ReplayTransport(path, faults=Faults(stall_after=2), clock=clock)
+    replay = ReplayTransport(path, ReplayOptions(faults=Faults(stall_after=2), clock=clock))
     with _sdk(replay, timeout=httpx2.Timeout(30.0, read=7.5)) as client:
         stream = client.chat.completions.create(model="gpt-test", messages=_messages(), stream=True)
         with pytest.raises(openai.APITimeoutError) as raised:

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from llmx_replay import VirtualClock
-from llmx_replay._play import Playback, play_cassette, play_response, turns
+from llmx_replay import ReplayOptions, VirtualClock
 from llmx_replay.cassette import Cassette, Interaction, RecordedRequest, RecordedResponse
+from llmx_replay.harness._playback import Playback, play_cassette, play_response, turns
 from llmx_replay.models import Completed, ErrorEvent, OutputTextDelta, ResponseEvent
 from llmx_replay.models.prompt import MAX_REQUEST_RETRIES
 
@@ -62,7 +62,7 @@ def cassette(*interactions: tuple[RecordedRequest, RecordedResponse]) -> Cassett
 
 def played(recorded: Cassette) -> tuple[list[ResponseEvent], VirtualClock]:
     clock = VirtualClock(START)
-    events = list(play_cassette(recorded, Playback(clock=clock)))
+    events = list(play_cassette(recorded, Playback(replay=ReplayOptions(clock=clock))))
     return events, clock
 
 

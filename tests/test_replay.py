@@ -21,6 +21,8 @@ import yaml
 from llmx_replay import (
     AsyncChatClient,
     ChatClient,
+    OptionError,
+    ReplayOptions,
     StreamMode,
     VirtualClock,
     build_request,
@@ -357,7 +359,7 @@ def test_recorded_pacing_sleeps_the_recorded_gaps(
         Interaction(request=chat_request(), response=timed(PACED, headers_ms=20.0)),
     )
     clock = VirtualClock()
-    transport = ReplayTransport(path, pacing="recorded", speed=speed, clock=clock)
+    transport = ReplayTransport(path, ReplayOptions(pacing="recorded", speed=speed, clock=clock))
 
     started = time.perf_counter()
     chunks = read_in(flavour, transport)
@@ -373,7 +375,7 @@ def test_instant_pacing_does_not_wait(tmp_path: Path) -> None:
         Interaction(request=chat_request(), response=timed(PACED, headers_ms=20.0)),
     )
     clock = VirtualClock()
-    assert read(ReplayTransport(path, clock=clock)) == [data for data, _ in PACED]
+    assert read(ReplayTransport(path, ReplayOptions(clock=clock))) == [data for data, _ in PACED]
     assert sum(clock.sleeps) == 0
 
 
@@ -383,7 +385,7 @@ def test_recorded_pacing_with_the_real_clock(
 ) -> None:
     pieces = [(event(content("a")), 50.0), (event(content("b")), 100.0), (DONE, 150.0)]
     path = chat_cassette(tmp_path / "c.yaml", timed(pieces, headers_ms=0.0))
-    transport = ReplayTransport(path, pacing="recorded", speed=speed)
+    transport = ReplayTransport(path, ReplayOptions(pacing="recorded", speed=speed))
 
     started = time.perf_counter()
     chunks = read(transport)
@@ -409,7 +411,7 @@ def test_async_recorded_pacing_never_blocks_the_event_loop(tmp_path: Path) -> No
 
         task = asyncio.create_task(ticker())
         started = time.perf_counter()
-        chunks = await aread(ReplayTransport(path, pacing="recorded"))
+        chunks = await aread(ReplayTransport(path, ReplayOptions(pacing="recorded")))
         elapsed = time.perf_counter() - started
         during = ticks
         running = False
@@ -463,12 +465,14 @@ def test_ignored_paths_are_left_out_of_matching(tmp_path: Path) -> None:
     with pytest.raises(NoMatchingInteraction):
         read(ReplayTransport(path), requested)
     with pytest.raises(NoMatchingInteraction):
-        read(ReplayTransport(path, ignore=["user"]), requested)
-    chunks = read(ReplayTransport(path, ignore=["user", "metadata.trace_id"]), requested)
+        read(ReplayTransport(path, ReplayOptions(ignore=["user"])), requested)
+    chunks = read(
+        ReplayTransport(path, ReplayOptions(ignore=["user", "metadata.trace_id"])), requested
+    )
     assert b"".join(chunks).startswith(event(content("ok")))
 
     only_user = json.dumps({**recorded, "user": "bob"}).encode()
-    assert read(ReplayTransport(path, ignore=["user"]), only_user)
+    assert read(ReplayTransport(path, ReplayOptions(ignore=["user"])), only_user)
 
 
 def test_unmatched_request_names_the_cassette_the_closest_and_the_difference(
@@ -596,7 +600,7 @@ def test_recorded_gap_longer_than_idle_timeout_ends_with_idle_timeout(
     path = chat_cassette(tmp_path / "c.yaml", timed(pieces, headers_ms=5.0))
     provider = ProviderSettings(base_url=BASE_URL, stream_idle_timeout_ms=1000)
     clock = VirtualClock()
-    transport = ReplayTransport(path, pacing="recorded", clock=clock)
+    transport = ReplayTransport(path, ReplayOptions(pacing="recorded", clock=clock))
 
     started = time.perf_counter()
     events = chat_in(flavour, transport, provider=provider)
@@ -614,8 +618,13 @@ def test_recorded_gap_longer_than_idle_timeout_ends_with_idle_timeout(
 IDLE_PROVIDER = ProviderSettings(base_url=BASE_URL, stream_idle_timeout_ms=2000)
 
 
-def faulty(path: Path, chunks: Sequence[bytes], faults: Faults, **options: Any) -> ReplayTransport:
-    return ReplayTransport(chat_cassette(path, instant(chunks)), faults=faults, **options)
+def faulty(
+    path: Path, chunks: Sequence[bytes], faults: Faults, clock: VirtualClock | None = None
+) -> ReplayTransport:
+    options = (
+        ReplayOptions(faults=faults) if clock is None else ReplayOptions(faults=faults, clock=clock)
+    )
+    return ReplayTransport(chat_cassette(path, instant(chunks)), options)
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
@@ -731,12 +740,12 @@ def test_async_replay_gives_the_same_events_as_sync(
     read(RecordingTransport(path, live(gap=0.0)))
 
     sync_events = chat(
-        ReplayTransport(path, faults=faults, clock=VirtualClock()),
+        ReplayTransport(path, ReplayOptions(faults=faults, clock=VirtualClock())),
         mode=mode,
         provider=IDLE_PROVIDER,
     )
     async_events = achat(
-        ReplayTransport(path, faults=faults, clock=VirtualClock()),
+        ReplayTransport(path, ReplayOptions(faults=faults, clock=VirtualClock())),
         mode=mode,
         provider=IDLE_PROVIDER,
     )
@@ -780,5 +789,5 @@ def test_faults_that_contradict_themselves_are_refused(
 @pytest.mark.parametrize("speed", [0.0, -1.0, float("nan"), float("inf")])
 def test_a_speed_that_is_not_a_positive_number_is_refused(tmp_path: Path, speed: float) -> None:
     path = chat_cassette(tmp_path / "c.yaml", instant(TURN_CHUNKS))
-    with pytest.raises(ValueError, match="speed must be a positive number"):
-        ReplayTransport(path, pacing="recorded", speed=speed)
+    with pytest.raises(OptionError, match="speed: must be a positive number"):
+        ReplayTransport(path, ReplayOptions(pacing="recorded", speed=speed))

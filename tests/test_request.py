@@ -25,8 +25,6 @@ from llmx_replay import (
     chat_completions_url,
     normalize_history,
 )
-from llmx_replay._provider_errors import error_body_message
-from llmx_replay._retry import backoff, retry_after, retry_delay
 from llmx_replay.models import (
     FunctionCallOutput,
     FunctionCallOutputPayload,
@@ -34,6 +32,8 @@ from llmx_replay.models import (
     ProviderSettings,
     ResponseItem,
 )
+from llmx_replay.stream._provider_errors import error_body_message
+from llmx_replay.stream._retry import backoff, retry_after, retry_delay
 
 Json = dict[str, Any]
 

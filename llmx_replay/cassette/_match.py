@@ -13,11 +13,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
+from llmx_replay._exceptions import Absence, FieldDifference
 from llmx_replay.cassette._model import Interaction
 
 _ANY_ITEM = "*"
+ABSENT = Absence.ABSENT
 _SHOWN_DIFFERENCES = 5
-_SHOWN_VALUE = 80
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,32 +96,34 @@ class BodyCanonicalizer:
         return RequestKey(method.upper(), canonical_url(url), self.canonical(body))
 
 
-def _shown(value: Any) -> str:
-    text = orjson.dumps(value).decode() if value is not _MISSING else "(absent)"
-    return text if len(text) <= _SHOWN_VALUE else text[: _SHOWN_VALUE - 1] + "…"
-
-
-_MISSING = object()
-
-
-def _differences(recorded: Any, requested: Any, path: str, found: list[str]) -> None:
+def _differences(recorded: Any, requested: Any, path: str, found: list[FieldDifference]) -> None:
     if len(found) > _SHOWN_DIFFERENCES:
         return
     if isinstance(recorded, dict) and isinstance(requested, dict):
         for key in [*recorded, *(k for k in requested if k not in recorded)]:
             _differences(
-                recorded.get(key, _MISSING), requested.get(key, _MISSING), f"{path}.{key}", found
+                recorded.get(key, ABSENT), requested.get(key, ABSENT), f"{path}.{key}", found
             )
     elif isinstance(recorded, list) and isinstance(requested, list):
         for index in range(max(len(recorded), len(requested))):
             _differences(
-                recorded[index] if index < len(recorded) else _MISSING,
-                requested[index] if index < len(requested) else _MISSING,
+                recorded[index] if index < len(recorded) else ABSENT,
+                requested[index] if index < len(requested) else ABSENT,
                 f"{path}[{index}]",
                 found,
             )
     elif recorded != requested or type(recorded) is not type(requested):
-        found.append(f"{path}: recorded {_shown(recorded)}, requested {_shown(requested)}")
+        found.append(FieldDifference(path, recorded, requested))
+
+
+@dataclass(frozen=True, slots=True)
+class Closest:
+    """The recorded interaction closest to a request that matched none, and where the two
+    differ (the first few differences; `more` says whether there are others)."""
+
+    position: int | None
+    differences: tuple[FieldDifference, ...] = ()
+    more: bool = False
 
 
 class InteractionIndex:
@@ -155,16 +158,16 @@ class InteractionIndex:
     def unplayed(self) -> list[int]:
         return sorted(p for p in range(len(self._interactions)) if p not in self.played)
 
-    def explain_miss(self, method: str, url: str, body: bytes | None) -> str:
+    def closest(self, method: str, url: str, body: bytes | None) -> Closest:
         """Which recorded request comes closest to this one, and where they differ."""
         if not self._interactions:
-            return "the cassette holds no interaction"
+            return Closest(None)
         requested = {
             "method": method.upper(),
             "url": canonical_url(self._url_form(url)),
             "body": self._canonicalizer.comparable(body),
         }
-        best: tuple[int, int, list[str]] | None = None
+        best: tuple[int, list[FieldDifference]] | None = None
         for position, interaction in enumerate(self._interactions):
             recorded_request = interaction.request
             recorded = {
@@ -172,16 +175,9 @@ class InteractionIndex:
                 "url": canonical_url(self._url_form(recorded_request.uri)),
                 "body": self._canonicalizer.comparable(recorded_request.body),
             }
-            found: list[str] = []
+            found: list[FieldDifference] = []
             _differences(recorded, requested, "request", found)
-            if best is None or len(found) < best[1]:
-                best = (position, len(found), found)
-        position, _, found = best or (0, 0, [])
-        if not found:
-            return (
-                f"interaction {position} is recorded for this request, but every recording "
-                "of it was already played"
-            )
-        shown = "\n  ".join(found[:_SHOWN_DIFFERENCES])
-        more = " (and more)" if len(found) > _SHOWN_DIFFERENCES else ""
-        return f"the closest is interaction {position}, which differs at{more}:\n  {shown}"
+            if best is None or len(found) < len(best[1]):
+                best = (position, found)
+        position, found = best or (0, [])
+        return Closest(position, tuple(found[:_SHOWN_DIFFERENCES]), len(found) > _SHOWN_DIFFERENCES)

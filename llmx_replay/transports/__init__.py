@@ -2,9 +2,10 @@
 
 from typing import TYPE_CHECKING, Any
 
-from llmx_replay.transports._cassette import CassetteTransport, RecordMode
+from llmx_replay._options import Faults, Pacing, RecordMode, ReplayOptions
+from llmx_replay.transports._cassette import CassetteTransport
 from llmx_replay.transports._record import RecordingTransport
-from llmx_replay.transports._replay import Faults, Pacing, ReplayTransport
+from llmx_replay.transports._replay import ReplayTransport
 
 __all__ = [
     "CassetteTransport",
@@ -12,6 +13,7 @@ __all__ = [
     "Pacing",
     "RecordMode",
     "RecordingTransport",
+    "ReplayOptions",
     "ReplayTransport",
 ]
 

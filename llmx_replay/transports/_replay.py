@@ -7,92 +7,48 @@ request's read timeout ends the body with `httpx.ReadTimeout`, as a stalled netw
 Faults can be injected to test error paths.
 """
 
-import math
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import httpx
 import orjson
 
-from llmx_replay._clock import Clock, SystemClock
+from llmx_replay._clock import Clock
 from llmx_replay._exceptions import NoMatchingInteraction
+from llmx_replay._options import Faults, Pacing, ReplayOptions
 from llmx_replay.cassette._load import load_cassette
 from llmx_replay.cassette._match import BodyCanonicalizer, InteractionIndex
 from llmx_replay.cassette._model import BROKE_OFF, Cassette, RecordedResponse, split_events
 from llmx_replay.cassette._scrub import Scrubber
 
-Pacing = Literal["instant", "recorded"]
-
 _DONE_EVENT = re.compile(rb"^data: ?\[DONE\][ \t]*\r?$", re.MULTILINE)
 _HAS_DATA = re.compile(rb"^data(:|\r?$)", re.MULTILINE)
 
 
-@dataclass(frozen=True)
-class Faults:
-    """What to break in a replayed stream, counted in SSE events.
-
-    * `cut_after`: the body ends after this many events, as if the connection dropped.
-    * `drop_done`: the ``data: [DONE]`` event is left out.
-    * `stall_after`: after this many events the stream stalls for `stall_seconds` (default:
-      longer than the read timeout, so the client's idle timeout fires).
-    * `error_after`: an error chunk (`error_message`) is sent after this many events.
-    * `status`: the request is answered with this HTTP status and a JSON error instead.
-    """
-
-    cut_after: int | None = None
-    drop_done: bool = False
-    stall_after: int | None = None
-    stall_seconds: float | None = None
-    error_after: int | None = None
-    error_message: str = "llmx-replay injected this error"
-    status: int | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("cut_after", "stall_after", "error_after"):
-            count = getattr(self, name)
-            if count is not None and count < 0:
-                raise ValueError(f"{name}: a count of events, not {count}")
-        if self.stall_seconds is not None:
-            if self.stall_after is None:
-                raise ValueError("stall_seconds: applies to stall_after only")
-            if not 0 <= self.stall_seconds < math.inf:
-                raise ValueError(f"stall_seconds: not a duration: {self.stall_seconds}")
-        if self.status is not None and self.touches_events:
-            raise ValueError("status: answers without a stream, so it excludes the other faults")
-
-    @property
-    def touches_events(self) -> bool:
-        return (
-            self.cut_after is not None
-            or self.drop_done
-            or self.stall_after is not None
-            or self.error_after is not None
-        )
-
-
 @dataclass(frozen=True, slots=True)
-class _Piece:
+class Piece:
+    """A piece of a replayed body, and the seconds to wait before it."""
+
     data: bytes
-    delay: float  # seconds to wait before it
+    delay: float
 
 
-def _paced(response: RecordedResponse, pacing: Pacing, speed: float) -> list[_Piece]:
+def _paced(response: RecordedResponse, pacing: Pacing, speed: float) -> list[Piece]:
     """The body's pieces with the wait before each: none, or the recorded gap / `speed`."""
     chunks = response.recorded_chunks()
     if pacing == "instant":
-        return [_Piece(data, 0.0) for data, _ in chunks]
+        return [Piece(data, 0.0) for data, _ in chunks]
     previous = response.headers_ms or 0.0
     pieces = []
     for data, offset in chunks:
-        pieces.append(_Piece(data, max(offset - previous, 0.0) / 1000 / speed))
+        pieces.append(Piece(data, max(offset - previous, 0.0) / 1000 / speed))
         previous = offset
     return pieces
 
 
-def _event_pieces(pieces: list[_Piece]) -> list[_Piece]:
+def _event_pieces(pieces: list[Piece]) -> list[Piece]:
     """The same bytes cut after each SSE event; an event waits for the chunks up to the one
     that completes it, each chunk's wait counted once."""
     body = b"".join(piece.data for piece in pieces)
@@ -101,7 +57,7 @@ def _event_pieces(pieces: list[_Piece]) -> list[_Piece]:
     for piece in pieces:
         position += len(piece.data)
         chunk_ends.append(position)
-    events: list[_Piece] = []
+    events: list[Piece] = []
     event_end = 0
     waited = 0  # chunks whose wait is already given to an earlier event
     comments = b""  # blocks without data (keep-alive comments) go with the next event
@@ -114,29 +70,29 @@ def _event_pieces(pieces: list[_Piece]) -> list[_Piece]:
         if not _HAS_DATA.search(block):
             comments += block
             if events:
-                events[-1] = _Piece(events[-1].data, events[-1].delay + delay)
+                events[-1] = Piece(events[-1].data, events[-1].delay + delay)
             continue
-        events.append(_Piece(comments + block, delay))
+        events.append(Piece(comments + block, delay))
         comments = b""
     if comments:
-        events.append(_Piece(comments, 0.0))
+        events.append(Piece(comments, 0.0))
     return events
 
 
-def _with_faults(pieces: list[_Piece], faults: Faults) -> list[_Piece]:
+def _with_faults(pieces: list[Piece], faults: Faults) -> list[Piece]:
     events = _event_pieces(pieces)
     if faults.drop_done:
         events = [event for event in events if not _DONE_EVENT.search(event.data)]
     if faults.error_after is not None:
         error = orjson.dumps({"error": {"message": faults.error_message, "type": "server_error"}})
-        events.insert(faults.error_after, _Piece(b"data: " + error + b"\n\n", 0.0))
+        events.insert(faults.error_after, Piece(b"data: " + error + b"\n\n", 0.0))
     if faults.stall_after is not None:
         stall = float("inf") if faults.stall_seconds is None else faults.stall_seconds
         if faults.stall_after < len(events):
             stalled = events[faults.stall_after]
-            events[faults.stall_after] = _Piece(stalled.data, stalled.delay + stall)
+            events[faults.stall_after] = Piece(stalled.data, stalled.delay + stall)
         else:  # after the last event: the body just never ends
-            events.append(_Piece(b"", stall))
+            events.append(Piece(b"", stall))
     if faults.cut_after is not None:
         events = events[: faults.cut_after]
     return events
@@ -156,7 +112,7 @@ def recorded_break(partial: str | None) -> httpx.TransportError | None:
 class _ReplayStream(httpx.SyncByteStream, httpx.AsyncByteStream):
     def __init__(
         self,
-        pieces: Sequence[_Piece],
+        pieces: Sequence[Piece],
         read_timeout: float | None,
         clock: Clock,
         ending: httpx.TransportError | None = None,
@@ -199,6 +155,27 @@ class _ReplayStream(httpx.SyncByteStream, httpx.AsyncByteStream):
             raise self._ending
 
 
+def replayed_pieces(response: RecordedResponse, options: ReplayOptions) -> list[Piece]:
+    """The body of `response` as it is replayed: its recorded chunks, paced and broken as
+    `options` ask."""
+    pieces = _paced(response, options.pacing, options.speed)
+    if options.faults.touches_events:
+        pieces = _with_faults(pieces, options.faults)
+    return pieces
+
+
+def headers_delay(response: RecordedResponse, options: ReplayOptions) -> float:
+    """The seconds to wait before the response's headers arrive."""
+    if options.pacing == "instant" or not response.headers_ms:
+        return 0.0
+    return response.headers_ms / 1000 / options.speed
+
+
+def injected_status_body(status: int) -> bytes:
+    """The JSON error body of the `Faults.status` answer."""
+    return orjson.dumps({"error": {"message": f"llmx-replay injected status {status}"}})
+
+
 def _read_timeout(request: httpx.Request) -> float | None:
     timeout = request.extensions.get("timeout")
     if isinstance(timeout, dict):
@@ -216,23 +193,15 @@ class Player:
         cassette: Cassette,
         *,
         name: str,
-        pacing: Pacing = "instant",
-        speed: float = 1.0,
-        faults: Faults | None = None,
-        ignore: Sequence[str] = (),
-        scrubber: Scrubber | None = None,
-        clock: Clock | None = None,
+        options: ReplayOptions,
+        scrubber: Scrubber,
     ) -> None:
-        if not 0 < speed < math.inf:
-            raise ValueError(f"speed must be a positive number, not {speed}")
         self.cassette = cassette
         self.name = name
-        self._pacing: Pacing = pacing
-        self._speed = speed
-        self._faults = faults or Faults()
-        self._scrubber = scrubber or Scrubber()
-        self._clock = clock or SystemClock()
-        self._canonicalizer = BodyCanonicalizer(ignore)
+        self.options = options
+        self._scrubber = scrubber
+        self._clock: Clock = options.clock
+        self._canonicalizer = BodyCanonicalizer(options.ignore)
         # Recorded URLs are scrubbed (or filtered by other tools), so credentials and secret
         # parameters are left out of what is compared, on both sides.
         self._url_form = self._scrubber.matchable_url
@@ -244,28 +213,37 @@ class Player:
         position = self.index.take(self._canonicalizer.key(request.method, url, request.content))
         return None if position is None else self.cassette.interactions[position].response
 
-    def miss(self, request: httpx.Request, why: str = "") -> NoMatchingInteraction:
-        # The message shows the request as a cassette would keep it: scrubbed.
+    def miss(self, request: httpx.Request, reason: str | None = None) -> NoMatchingInteraction:
+        """The error for a request that no recording answers, naming the closest one."""
+        # The error shows the request as a cassette would keep it: scrubbed.
         method, url, body = request.method, self._scrubber.url(str(request.url)), request.content
-        explanation = self.index.explain_miss(method, url, body)
+        closest = self.index.closest(method, url, body)
         return NoMatchingInteraction(
-            f"{self.name}: no recorded interaction matches {method} {url}{why}; {explanation}"
+            self.name,
+            method,
+            url,
+            body,
+            closest.position,
+            closest.differences,
+            closest.more,
+            reason,
         )
 
     def serve(self, request: httpx.Request, response: RecordedResponse) -> httpx.Response:
-        faults = self._faults
+        """`response` as an httpx response whose body replays the recorded chunks."""
+        faults = self.options.faults
         if faults.status is not None:
-            error = {"error": {"message": f"llmx-replay injected status {faults.status}"}}
-            return httpx.Response(faults.status, json=error)
-        pieces = _paced(response, self._pacing, self._speed)
-        if faults.touches_events:
-            pieces = _with_faults(pieces, faults)
+            return httpx.Response(
+                faults.status,
+                headers={"content-type": "application/json"},
+                content=injected_status_body(faults.status),
+            )
         return httpx.Response(
             response.status,
             # As bytes: a recorded value need not be ASCII, which str headers must be.
             headers=[(name.encode(), value.encode()) for name, value in response.headers],
             stream=_ReplayStream(
-                pieces,
+                replayed_pieces(response, self.options),
                 _read_timeout(request),
                 self._clock,
                 None if faults.cut_after is not None else recorded_break(response.partial),
@@ -273,28 +251,24 @@ class Player:
             extensions={"reason_phrase": response.reason.encode()},
         )
 
-    def _headers_delay(self, response: RecordedResponse) -> float:
-        if self._pacing == "instant" or not response.headers_ms:
-            return 0.0
-        return response.headers_ms / 1000 / self._speed
-
     def answer(self, request: httpx.Request) -> httpx.Response | None:
         """The recorded answer to `request`, after its recorded wait; None if there is none."""
         request.read()
         response = self.find(request)
         if response is None:
             return None
-        delay = self._headers_delay(response)
+        delay = headers_delay(response, self.options)
         if delay:  # even a zero sleep costs the scheduler's time
             self._clock.sleep(delay)
         return self.serve(request, response)
 
     async def aanswer(self, request: httpx.Request) -> httpx.Response | None:
+        """The async `answer`."""
         await request.aread()
         response = self.find(request)
         if response is None:
             return None
-        delay = self._headers_delay(response)
+        delay = headers_delay(response, self.options)
         if delay:
             await self._clock.asleep(delay)
         return self.serve(request, response)
@@ -303,35 +277,25 @@ class Player:
 class ReplayTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """Answers every request from a cassette (a path or a loaded `Cassette`), sync or async.
 
-    Requests match by method, URL and JSON body by meaning, leaving out the `ignore` paths;
-    a request that matches nothing raises `NoMatchingInteraction` showing the closest
-    recorded request and where it differs. `unplayed` lists what was never asked for.
+    Requests match by method, URL and JSON body by meaning, leaving out the paths that
+    `options` ignore; a request that matches nothing raises `NoMatchingInteraction` showing
+    the closest recorded request and where it differs. `unplayed` lists what was never
+    asked for. Responses are served as `options` say (pacing, speed, faults, clock).
     """
 
     def __init__(
         self,
         cassette: Cassette | str | Path,
+        options: ReplayOptions | None = None,
         *,
-        pacing: Pacing = "instant",
-        speed: float = 1.0,
-        faults: Faults | None = None,
-        ignore: Sequence[str] = (),
         scrubber: Scrubber | None = None,
-        clock: Clock | None = None,
     ) -> None:
         name = "cassette"
         if not isinstance(cassette, Cassette):
             name = str(cassette)
             cassette = load_cassette(Path(cassette))
         self.player = Player(
-            cassette,
-            name=name,
-            pacing=pacing,
-            speed=speed,
-            faults=faults,
-            ignore=ignore,
-            scrubber=scrubber,
-            clock=clock,
+            cassette, name=name, options=options or ReplayOptions(), scrubber=scrubber or Scrubber()
         )
 
     @property
@@ -340,12 +304,14 @@ class ReplayTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return self.player.index.unplayed()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Answer `request` from the cassette."""
         response = self.player.answer(request)
         if response is None:
             raise self.player.miss(request)
         return response
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Answer `request` from the cassette."""
         response = await self.player.aanswer(request)
         if response is None:
             raise self.player.miss(request)

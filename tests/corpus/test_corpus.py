@@ -21,8 +21,8 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from llmx_replay import StreamMode
-from llmx_replay._play import play_interaction
 from llmx_replay.cassette import Cassette, Interaction, dumps, load_cassette, parse_cassette
+from llmx_replay.harness._playback import play_interaction
 from llmx_replay.models import (
     Completed,
     ErrorEvent,

@@ -24,7 +24,7 @@ from live_support import (
     time_first_chunk,
 )
 
-from llmx_replay import StreamMode, VirtualClock
+from llmx_replay import ReplayOptions, StreamMode, VirtualClock
 from llmx_replay.cassette import load_cassette
 from llmx_replay.models import ChatRequest, Completed, ErrorEvent, ResponseEvent
 from llmx_replay.transports import CassetteTransport, RecordingTransport, ReplayTransport
@@ -151,7 +151,7 @@ def test_slow_first_token(server: LiveServer, mode: StreamMode, tmp_path: Path) 
     def note(event: ResponseEvent) -> None:
         seen_at.append((clock.now() - start).total_seconds() * 1000)
 
-    replayer = ReplayTransport(cassette, pacing="recorded", clock=clock)
+    replayer = ReplayTransport(cassette, ReplayOptions(pacing="recorded", clock=clock))
     replayed = run_turn(provider, turn, replayer, mode=mode, on_event=note)
 
     assert replayed.events == live.events

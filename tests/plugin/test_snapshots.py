@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from plugin_support import not_an_xdist_worker
 
-from llmx_replay._play import Playback, play_cassette
 from llmx_replay.cassette import load_cassette
+from llmx_replay.harness._playback import Playback, play_cassette
 from llmx_replay.models import FunctionCall, OutputItemDone, ResponseEvent
 
 if TYPE_CHECKING:

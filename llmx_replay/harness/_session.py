@@ -4,6 +4,7 @@ This is what the pytest fixture `llmx_cassette` hands to a test; it needs no pyt
 unittest case or a script can use it the same way.
 """
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,21 +12,21 @@ from typing import Any, Self
 
 import httpx
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_validator
 
 from llmx_replay._client import AsyncChatClient, ChatClient
 from llmx_replay._clock import Clock, SystemClock, VirtualClock
-from llmx_replay._exceptions import InputError, NoMatchingInteraction
-from llmx_replay._pipeline import StreamMode
-from llmx_replay._play import Playback, play_cassette, turns
-from llmx_replay._request import OrphanCallPolicy
+from llmx_replay._exceptions import InputError, NoMatchingInteraction, OptionError, field_path
+from llmx_replay._options import Faults, Pacing, RecordMode, ReplayOptions
 from llmx_replay.cassette._load import load_cassette
 from llmx_replay.cassette._scrub import Scrubber
 from llmx_replay.cassette._writer import RunLedger
+from llmx_replay.harness._playback import Playback, play_cassette, turns
 from llmx_replay.models.events import ResponseEvent
 from llmx_replay.models.prompt import ProviderSettings
-from llmx_replay.transports._cassette import CassetteTransport, RecordMode
-from llmx_replay.transports._replay import Faults, Pacing
+from llmx_replay.stream._pipeline import StreamMode
+from llmx_replay.stream._request import OrphanCallPolicy
+from llmx_replay.transports._cassette import CassetteTransport
 
 # Replays never send the key, but building a request asks for it.
 _REPLAY_KEY = "llmx-replay-no-key-needed"
@@ -38,13 +39,15 @@ class CassetteOptions(BaseModel):
     * `name`: the cassette's path under the cassette folder (``.yaml`` added when it has no
       cassette suffix); by default ``<test module>/<test name>``.
     * `record_mode`: see `RecordMode`; the ``--llmx-record-mode`` option overrides it.
-    * `pacing`, `speed`, `faults`: how replayed responses are served (see `ReplayTransport`).
-    * `match_ignore`: request body paths left out of matching, e.g. ``"user"``.
+    * `pacing`, `speed`, `faults`, `match_ignore`: how replayed responses are served and
+      what matching leaves out (the `ReplayOptions` `replay`, built from them).
     * `allow_unplayed`: do not fail a test that leaves recorded interactions unplayed.
     * `provider`, `model`: what the fixture's clients talk to; when replaying, by default
       the cassette's recorded base URL and model.
     * `scrubber`: what is scrubbed from recordings.
     * `upstream`: the transport recordings go through (default: the network).
+
+    A bad value raises `OptionError` naming the keyword.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
@@ -52,7 +55,7 @@ class CassetteOptions(BaseModel):
     name: str | None = None
     record_mode: RecordMode | None = None
     pacing: Pacing = "instant"
-    speed: float = Field(default=1.0, gt=0)
+    speed: float = 1.0
     faults: Faults | None = None
     match_ignore: tuple[str, ...] = ()
     allow_unplayed: bool = False
@@ -60,6 +63,51 @@ class CassetteOptions(BaseModel):
     model: str | None = None
     scrubber: Scrubber | None = None
     upstream: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None
+    _replay: ReplayOptions = PrivateAttr()
+
+    def __init__(self, **options: Any) -> None:
+        """Check the options; a bad one raises `OptionError` naming it."""
+        try:
+            super().__init__(**options)
+        except ValidationError as error:
+            raise _option_error(error) from None
+
+    @model_validator(mode="after")
+    def _build_replay(self) -> Self:
+        self._replay = ReplayOptions(
+            pacing=self.pacing,
+            speed=self.speed,
+            faults=self.faults or Faults(),
+            ignore=self.match_ignore,
+        )
+        return self
+
+    @property
+    def replay(self) -> ReplayOptions:
+        """How replayed responses are served, on the real clock."""
+        return self._replay
+
+
+# The keyword of `CassetteOptions` that gives a `ReplayOptions` field under another name.
+_KEYWORDS = {"ignore": "match_ignore"}
+
+
+def _option_error(error: ValidationError) -> OptionError:
+    """The first problem pydantic found, as an `OptionError` naming the keyword (and the
+    field in it, for `faults` given as a mapping)."""
+    problems = error.errors(include_url=False)
+    first = problems[0]
+    location = field_path(first["loc"])
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, OptionError):
+        name = _KEYWORDS.get(cause.option, cause.option)
+        option, problem = f"{location}.{name}" if location else name, cause.problem
+    else:
+        option, problem = location or "options", first["msg"]
+    if len(problems) > 1:
+        more = len(problems) - 1
+        problem += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return OptionError(option, problem)
 
 
 _CASSETTE_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
@@ -101,14 +149,10 @@ class CassetteSession:
         self.options = options
         self.transport = CassetteTransport(
             path,
-            record_mode=record_mode,
+            record_mode,
+            dataclasses.replace(options.replay, clock=VirtualClock()),
             inner=options.upstream,
-            pacing=options.pacing,
-            speed=options.speed,
-            faults=options.faults,
-            ignore=options.match_ignore,
             scrubber=options.scrubber,
-            clock=VirtualClock(),
             run_ledger=run_ledger,
         )
         if self.transport.records and path.suffix == ".json":
@@ -231,13 +275,7 @@ class CassetteSession:
             raise InputError(
                 str(self.path), "holds no Chat Completions interaction to play", "interactions"
             )
-        playback = Playback(
-            mode=mode,
-            pacing=self.options.pacing,
-            speed=self.options.speed,
-            faults=self.options.faults or Faults(),
-            clock=VirtualClock(),
-        )
+        playback = Playback(mode, dataclasses.replace(self.options.replay, clock=VirtualClock()))
         events = list(play_cassette(cassette, playback))
         self._played = True
         return events

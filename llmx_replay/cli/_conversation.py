@@ -6,20 +6,9 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from llmx_replay._exceptions import InputError
+from llmx_replay._exceptions import InputError, field_path
 from llmx_replay._files import read_file
 from llmx_replay.models.prompt import Prompt
-
-
-def field_path(location: tuple[int | str, ...]) -> str:
-    """`("input", 3, "content")` -> ``input[3].content``."""
-    path = ""
-    for part in location:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else str(part)
-    return path
 
 
 def _readable_location(document: Any, location: tuple[int | str, ...]) -> tuple[int | str, ...]:

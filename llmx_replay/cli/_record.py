@@ -1,19 +1,27 @@
-"""Recording a live session for `llmx-replay record`: the real client sends the request
-through the recorder, and each response and each retry is reported as it happens."""
+"""`llmx-replay record`: the real client sends a conversation to a live provider through the
+recorder, and each response and each retry is reported as it happens."""
 
+import os
+import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+import click
 import httpx
 
 from llmx_replay._client import ChatClient
 from llmx_replay._clock import Clock, SystemClock
-from llmx_replay.cassette import Scrubber
+from llmx_replay._exceptions import UnsupportedOperation
+from llmx_replay.cassette import Scrubber, load_cassette
+from llmx_replay.cli._app import CommandError, cli, max_tokens_options, max_tokens_setting
+from llmx_replay.cli._conversation import load_prompt
+from llmx_replay.cli._render import TextRenderer
 from llmx_replay.models.events import ResponseEvent
 from llmx_replay.models.prompt import ProviderSettings
 from llmx_replay.models.request import ChatRequest
+from llmx_replay.stream._request import build_request
 from llmx_replay.transports import CassetteTransport, RecordingTransport
 
 
@@ -122,3 +130,101 @@ class LiveSession:
             clock=_ReportedRetries(self._clock, self),
         ) as client:
             yield from client.stream_request(request)
+
+
+def _http_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        parsed = httpx.URL(value)
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise click.BadParameter(f"expected an http:// or https:// URL, got {value!r}")
+    return value
+
+
+def _set_variable(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not os.environ.get(value, "").strip():
+        raise click.BadParameter(f"the environment variable {value} is not set or blank")
+    return value
+
+
+@cli.command()
+@click.argument("conversation", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--base-url",
+    required=True,
+    callback=_http_url,
+    help="The provider's base URL (http or https).",
+)
+@click.option("--model", required=True, help="The model name sent in the body.")
+@click.option(
+    "--api-key-env",
+    metavar="VAR",
+    default=None,
+    callback=_set_variable,
+    help="The environment variable holding the API key, sent as a bearer token.",
+)
+@max_tokens_options
+@click.option(
+    "--max-retries",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Retries after a failed attempt (default: the provider's 4); each retry waits "
+    "as the server's Retry-After asks, else backs off.",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The cassette to write.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing cassette.")
+@click.option("--append", is_flag=True, help="Add to an existing cassette.")
+def record(
+    conversation: Path,
+    base_url: str,
+    model: str,
+    api_key_env: str | None,
+    max_tokens: int | None,
+    no_max_tokens: bool,
+    max_retries: int | None,
+    output: Path,
+    overwrite: bool,
+    append: bool,
+) -> None:
+    """Send CONVERSATION.json to a live provider, show the session as it streams, and
+    record it into a cassette.
+
+    Every response is recorded, a retried failure too, so the cassette replays as the
+    session went. Nothing is written when no response arrives.
+    """
+    settings = max_tokens_setting(max_tokens, no_max_tokens)
+    if overwrite and append:
+        raise click.UsageError("--overwrite and --append exclude each other")
+    first_index = 0
+    if output.exists():
+        if append:
+            first_index = len(load_cassette(output).interactions)
+        elif not overwrite:
+            raise CommandError(
+                f"{output}: already exists; pass --overwrite to replace it or --append to add to it"
+            )
+    provider = ProviderSettings(
+        name="record",
+        base_url=base_url,
+        env_key=api_key_env,
+        request_max_retries=max_retries,
+        **settings,
+    )
+    prompt = load_prompt(conversation)
+    try:
+        request = build_request(prompt, model, provider, environ=os.environ)
+    except UnsupportedOperation as error:
+        raise CommandError(f"{conversation}: output_schema: {error}") from None
+    renderer = TextRenderer(sys.stdout)
+    session = LiveSession(output, append=append, first_index=first_index, report=renderer)
+    for event in session.stream(provider, model, request):
+        renderer.render(event)
+    if not session.recorded:
+        raise CommandError(f"{output}: not written: no response came from {request.url}")

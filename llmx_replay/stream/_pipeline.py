@@ -4,8 +4,6 @@ the mode shows."""
 from typing import Literal
 
 from llmx_replay._exceptions import SSEDecodeError
-from llmx_replay._process import ChatStreamProcessor
-from llmx_replay._sse import SSEDecoder
 from llmx_replay.models.events import (
     ErrorKind,
     OutputItemAdded,
@@ -13,6 +11,10 @@ from llmx_replay.models.events import (
     ReasoningContentDelta,
     ResponseEvent,
 )
+from llmx_replay.stream._process import ChatStreamProcessor
+from llmx_replay.stream._sse import SSEDecoder
+
+IDLE_TIMEOUT_MESSAGE = "idle timeout waiting for SSE"
 
 StreamMode = Literal["raw", "streaming", "aggregated"]
 """``raw`` is the processor's own sequence; the other two are the seed's consumer modes."""
@@ -97,6 +99,14 @@ class EventPipeline:
     def end_abruptly(self, kind: ErrorKind, message: str) -> list[ResponseEvent]:
         """The body broke off: an idle timeout or a transport error."""
         return self._aggregate(self._processor.end_abruptly(kind, message))
+
+    def idle_timeout(self) -> list[ResponseEvent]:
+        """No piece of the body came within the idle timeout."""
+        return self.end_abruptly("idle_timeout", IDLE_TIMEOUT_MESSAGE)
+
+    def read_failed(self, error: Exception) -> list[ResponseEvent]:
+        """Reading the body failed with `error` (a network error)."""
+        return self.end_abruptly("stream", f"error while reading the response: {error!r}")
 
     def _aggregate(self, raw: list[ResponseEvent]) -> list[ResponseEvent]:
         if not self._aggregated:

@@ -1,19 +1,23 @@
-"""What a recording holds, interaction by interaction: `llmx-replay inspect`, and the facts
+"""`llmx-replay inspect`: what a recording holds, interaction by interaction, and the facts
 `llmx-replay diff` compares."""
 
 import statistics
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import click
 import httpx
+import orjson
 
 from llmx_replay._exceptions import SSEDecodeError
-from llmx_replay._play import SSE_FORMAT, Playback, play_response
-from llmx_replay._sse import SSEDecoder
 from llmx_replay.cassette import Cassette, Interaction, RecordedResponse
 from llmx_replay.cassette._model import model_in
+from llmx_replay.cli._app import cli, format_option
+from llmx_replay.harness._playback import SSE_FORMAT, Playback, load_recording, play_response
 from llmx_replay.models.events import Completed, ErrorEvent, OutputItemDone, TokenUsage
 from llmx_replay.models.items import FunctionCall, Message, Reasoning
+from llmx_replay.stream._sse import SSEDecoder
 
 
 @dataclass(frozen=True)
@@ -274,3 +278,16 @@ def inspect_text(cassette: Cassette, source: str) -> str:
     if notes:
         lines += ["", *notes]
     return "\n".join(lines) + "\n"
+
+
+@cli.command("inspect")
+@click.argument("cassette", type=click.Path(path_type=Path, dir_okay=False))
+@format_option
+def inspect_command(cassette: Path, output_format: str) -> None:
+    """Summarize a cassette (or a raw SSE body): per interaction the request, status,
+    provider, model, chunks, timing, finish reason, usage and whether it is partial."""
+    recording = load_recording(cassette)
+    if output_format == "json":
+        click.echo(orjson.dumps(inspect_json(recording, str(cassette)), option=orjson.OPT_INDENT_2))
+    else:
+        click.echo(inspect_text(recording, str(cassette)), nl=False)

@@ -1,14 +1,21 @@
-"""Comparing two recordings of the same conversation at the event level, interaction by
-interaction (paired by position): `llmx-replay diff`."""
+"""`llmx-replay diff`: two recordings of the same conversation compared at the event level,
+interaction by interaction (paired by position)."""
 
 import json
+import sys
 from collections.abc import Collection
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from llmx_replay._inspect import InteractionFacts, Turn, cassette_facts, chunk_size_summary
-from llmx_replay._render import describe_usage
+import click
+import orjson
+
 from llmx_replay.cassette import Cassette
+from llmx_replay.cli._app import FiniteFloat, cli, format_option
+from llmx_replay.cli._inspect import InteractionFacts, Turn, cassette_facts, chunk_size_summary
+from llmx_replay.cli._render import describe_usage
+from llmx_replay.harness._playback import load_recording
 from llmx_replay.models.events import ErrorEvent
 
 CATEGORIES = (
@@ -190,3 +197,52 @@ def diff_recordings(
         for facts in facts_b[len(facts_a) :]
     ]
     return [difference for difference in found if difference.category not in ignore]
+
+
+_DIFFERENT = 1
+
+
+@cli.command("diff")
+@click.argument("a", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("b", type=click.Path(path_type=Path, dir_okay=False))
+@format_option
+@click.option(
+    "--ignore",
+    type=click.Choice(CATEGORIES),
+    multiple=True,
+    help="Leave out one kind of difference (repeatable).",
+)
+@click.option(
+    "--timing-tolerance",
+    type=FiniteFloat(min=0),
+    default=DEFAULT_TIMING_TOLERANCE,
+    show_default=True,
+    metavar="PERCENT",
+    help="Timings within this percentage of the longer one count as equal.",
+)
+def diff_command(
+    a: Path, b: Path, output_format: str, ignore: tuple[str, ...], timing_tolerance: float
+) -> None:
+    """Compare two recordings of the same conversation, interaction by interaction: text,
+    reasoning, tool calls (not their ids), finish reason, usage, chunking and timing.
+
+    Exit status 0 when they are alike, 1 when they differ.
+    """
+    differences = diff_recordings(
+        load_recording(a), load_recording(b), timing_tolerance=timing_tolerance, ignore=ignore
+    )
+    if output_format == "json":
+        document = {
+            "a": str(a),
+            "b": str(b),
+            "equal": not differences,
+            "differences": [difference.as_json() for difference in differences],
+        }
+        click.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+    else:
+        for difference in differences:
+            click.echo(difference.line())
+        if not differences:
+            click.echo("no differences")
+    if differences:
+        sys.exit(_DIFFERENT)

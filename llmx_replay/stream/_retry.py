@@ -5,6 +5,10 @@ import random
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Literal
+
+from llmx_replay.models.events import ErrorEvent
+from llmx_replay.stream._provider_errors import error_body_message
 
 
 def backoff(attempt: int, rng: random.Random) -> float:
@@ -61,3 +65,26 @@ def retry_delay(
     """How long to wait before the next attempt, capped at the provider's maximum (D13)."""
     asked = retry_after(headers, now)
     return min(backoff(attempt, rng) if asked is None else asked, cap)
+
+
+def _status_error(
+    kind: Literal["unexpected_status", "retry_limit"], status: int, text: str, body: bytes
+) -> ErrorEvent:
+    text = text.rstrip()
+    message = error_body_message(body)
+    return ErrorEvent(kind=kind, status=status, message=f"{text}: {message}" if message else text)
+
+
+def failed_status_error(
+    attempt: int, status: int, reason: str, body: bytes, *, max_retries: int
+) -> ErrorEvent | None:
+    """The error that ends a turn whose attempt number `attempt` was answered with the
+    failed `status` (quoting the provider's message in `body`), or None when it is retried."""
+    if not is_retryable(status):
+        return _status_error(
+            "unexpected_status", status, f"unexpected status {status} {reason}", body
+        )
+    if attempt > max_retries:
+        text = f"exceeded retry limit, last status: {status} {reason}"
+        return _status_error("retry_limit", status, text, body)
+    return None

@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 
 import orjson
 
-from llmx_replay._provider_errors import provider_message
 from llmx_replay.models.events import (
     Completed,
     ErrorEvent,
@@ -22,7 +21,9 @@ from llmx_replay.models.events import (
     ResponseEvent,
     TokenUsage,
 )
-from llmx_replay.models.items import FunctionCall, Message, OutputText, Reasoning, ReasoningText
+from llmx_replay.models.items import Message, OutputText, Reasoning, ReasoningText
+from llmx_replay.stream._provider_errors import provider_message
+from llmx_replay.stream._tool_calls import ToolCallAccumulator
 
 _Part = TypeVar("_Part", OutputText, ReasoningText)
 _loads = orjson.loads
@@ -31,16 +32,6 @@ _JSONDecodeError = orjson.JSONDecodeError
 STREAM_CLOSED_EARLY = "stream closed before completion"
 _UTF8_BOM = b"\xef\xbb\xbf"
 _PREVIEW_BYTES = 200
-
-
-class _ToolCall:
-    __slots__ = ("arguments", "call_id", "index", "name")
-
-    def __init__(self, index: int | None) -> None:
-        self.index = index
-        self.name: str | None = None
-        self.call_id: str | None = None
-        self.arguments: list[str] = []
 
 
 def _text_of(value: Any) -> str | None:
@@ -76,7 +67,6 @@ class ChatStreamProcessor:
 
     __slots__ = (
         "_calls",
-        "_calls_by_key",
         "_finish_reason",
         "_reasoning",
         "_text",
@@ -95,8 +85,7 @@ class ChatStreamProcessor:
         self._whole_reasoning = whole_reasoning
         self._text: list[str] | None = None
         self._reasoning: list[str] | None = None
-        self._calls: list[_ToolCall] = []
-        self._calls_by_key: dict[Any, _ToolCall] = {}
+        self._calls = ToolCallAccumulator()
         self._usage: TokenUsage | None = None
         self._usage_key: tuple[int, ...] | None = None
         self._finish_reason: str | None = None
@@ -245,7 +234,7 @@ class ChatStreamProcessor:
         if tool_calls and type(tool_calls) is list:
             for fragment in tool_calls:
                 if type(fragment) is dict:
-                    self._add_tool_call_fragment(fragment)
+                    self._calls.add(fragment)
 
     def _append_text(self, text: str, out: list[ResponseEvent]) -> None:
         if self._text is None:
@@ -278,48 +267,6 @@ class ChatStreamProcessor:
                     reasoning = _text_of(piece)
                     if reasoning:
                         self._append_reasoning(reasoning, out)
-
-    def _add_tool_call_fragment(self, fragment: dict[str, Any]) -> None:
-        """D4: fragments join their call by `index`, else by `id`, else follow the last call."""
-        index = fragment.get("index")
-        if type(index) is int and len(fragment) == 2 and index in self._calls_by_key:
-            # The common case, first: more arguments for a known call (`index`, `function`).
-            function = fragment.get("function")
-            if type(function) is dict and len(function) == 1:
-                arguments = function.get("arguments")
-                if type(arguments) is str:
-                    self._calls_by_key[index].arguments.append(arguments)
-                    return
-        call_id = fragment.get("id")
-        if type(call_id) is not str or not call_id:
-            call_id = None
-        function = fragment.get("function")
-        if type(function) is not dict:
-            function = {}
-        name = function.get("name")
-        if type(index) is int:
-            key: Any = index
-        elif call_id is not None:
-            key = ("id", call_id)
-        elif name or not self._calls:
-            key = ("call", len(self._calls))
-        else:
-            key = None
-        call = self._calls_by_key.get(key) if key is not None else self._calls[-1]
-        if call is None or (call_id is not None and call.call_id not in (None, call_id)):
-            # A new call, also when a provider reuses an index for a call with another id.
-            call = _ToolCall(index if type(index) is int else None)
-            self._calls.append(call)
-            self._calls_by_key[key] = call
-        if call_id is not None and call.call_id is None:
-            call.call_id = call_id
-        if type(name) is str and name and call.name is None:
-            call.name = name
-        arguments = function.get("arguments")
-        if type(arguments) is str:
-            call.arguments.append(arguments)
-        elif type(arguments) is dict:
-            call.arguments.append(orjson.dumps(arguments).decode())
 
     def _read_usage(self, usage: Any) -> None:
         """The last complete usage wins; a missing total is the sum (D11)."""
@@ -360,19 +307,7 @@ class ChatStreamProcessor:
             out.append(OutputItemDone(Message(role="assistant", content=parts)))
             self._text = None
         if self._calls:
-            ordered = sorted(self._calls, key=lambda c: -1 if c.index is None else c.index)
-            for call in ordered:
-                out.append(
-                    OutputItemDone(
-                        FunctionCall(
-                            name=call.name or "",
-                            arguments="".join(call.arguments),
-                            call_id=call.call_id or "",
-                        )
-                    )
-                )
-            self._calls = []
-            self._calls_by_key = {}
+            out.extend(OutputItemDone(call) for call in self._calls.finish())
 
     def _complete(self, out: list[ResponseEvent]) -> None:
         self._flush(out)

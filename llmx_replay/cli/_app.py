@@ -1,0 +1,146 @@
+"""The `llmx-replay` command group, how its errors are shown, and the options its
+commands share.
+
+click formats every error; each is shown on one line of standard error with exit status 2:
+click's usage errors and bad parameters, and the `LlmxReplayError`s and unreadable or
+unwritable files that a command meets, mapped here to click exceptions.
+"""
+
+import math
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+
+from llmx_replay._exceptions import LlmxReplayError, OptionError
+from llmx_replay._version import __version__
+
+USAGE_ERROR = 2
+"""The exit status of every error (1 is `diff`'s "the recordings differ")."""
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+class CommandError(click.ClickException):
+    """A command could not do its work: a file or value it was given is wrong."""
+
+    exit_code = USAGE_ERROR
+
+
+def _show(error: click.ClickException) -> None:
+    click.echo(f"llmx-replay: error: {error.format_message()}", err=True)
+
+
+class _OneLineErrors(click.Group):
+    """Shows each error click raises on one line, and turns what a command meets (a bad
+    input file, a file it cannot read or write) into click exceptions."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LlmxReplayError as error:
+            raise CommandError(str(error)) from error
+        except OSError as error:
+            # A cassette that cannot be written (no permission, disk full).
+            where = f"{error.filename}: {error.strerror}" if error.filename else str(error)
+            raise CommandError(where) from error
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            return super().main(
+                args,
+                prog_name,
+                complete_var,
+                standalone_mode=False,
+                windows_expand_args=windows_expand_args,
+                **extra,
+            )
+        except click.exceptions.NoArgsIsHelpError as error:
+            click.echo(error.ctx.get_help() if error.ctx else str(error))
+            sys.exit(USAGE_ERROR)
+        except click.ClickException as error:
+            _show(error)
+            sys.exit(USAGE_ERROR)
+        except click.exceptions.Abort:
+            _show(click.ClickException("aborted"))
+            sys.exit(USAGE_ERROR)
+
+
+@click.group(cls=_OneLineErrors)
+@click.version_option(__version__, prog_name="llmx-replay")
+def cli() -> None:
+    """Record, replay and inspect streaming Chat Completions sessions."""
+
+
+def bad_option(ctx: click.Context, error: OptionError) -> click.BadParameter:
+    """`error` as click's error for the command's option of the same name, naming the
+    options it mentions by their flags."""
+    params = {param.name: param for param in ctx.command.params}
+
+    def flag(name: str) -> str:
+        param = params.get(name)
+        return param.opts[0] if param is not None and param.opts else name
+
+    param = params.get(error.option)
+    return click.BadParameter(
+        error.problem_naming(flag),
+        ctx=ctx,
+        param=param,
+        param_hint=None if param is not None else error.option,
+    )
+
+
+class FiniteFloat(click.FloatRange):
+    """A `FloatRange` that also refuses nan and infinity (which FloatRange lets through)."""
+
+    name = "finite float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The number, if it is finite and in range."""
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"expected a finite number, got {number}", param, ctx)
+        return number
+
+
+A_DAY = 86_400.0
+"""Waits longer than this are mistakes, and would overflow the clocks' arithmetic."""
+
+
+def max_tokens_options(command: _Command) -> _Command:
+    """`--max-tokens N` and `--no-max-tokens`, which exclude each other."""
+    command = click.option("--no-max-tokens", is_flag=True, help="Send no max_tokens at all.")(
+        command
+    )
+    return click.option(
+        "--max-tokens",
+        type=click.IntRange(min=1),
+        default=None,
+        help="max_tokens to send (default 8192, as the seed).",
+    )(command)
+
+
+def max_tokens_setting(max_tokens: int | None, no_max_tokens: bool) -> dict[str, Any]:
+    """The provider setting the two max-tokens options ask for."""
+    if max_tokens is not None and no_max_tokens:
+        raise click.UsageError("--max-tokens and --no-max-tokens exclude each other")
+    return {"max_tokens": max_tokens} if no_max_tokens or max_tokens is not None else {}
+
+
+format_option = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for one JSON object.",
+)

@@ -1,0 +1,216 @@
+"""`llmx-replay play`: a recorded session through the protocol, its events printed."""
+
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Protocol
+
+import click
+import orjson
+
+from llmx_replay._clock import Clock, SystemClock, VirtualClock
+from llmx_replay._exceptions import OptionError
+from llmx_replay._options import Faults, ReplayOptions
+from llmx_replay.cli._app import A_DAY, CommandError, FiniteFloat, bad_option, cli
+from llmx_replay.cli._render import TextRenderer
+from llmx_replay.harness._playback import (
+    SSE_FORMAT,
+    Playback,
+    load_recording,
+    play_attempts,
+    play_response,
+    turns,
+)
+from llmx_replay.models.events import ResponseEvent
+
+
+@cli.command()
+@click.argument("source", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--mode",
+    type=click.Choice(["raw", "streaming", "aggregated"]),
+    default="streaming",
+    show_default=True,
+    help="raw: the processor's events; streaming: deltas and whole items; "
+    "aggregated: whole items only.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "jsonl"]),
+    default="text",
+    show_default=True,
+    help="text for people, jsonl for one JSON event per line.",
+)
+@click.option(
+    "--pacing",
+    type=click.Choice(["instant", "recorded"]),
+    default="instant",
+    show_default=True,
+    help="instant: every chunk at once; recorded: with the recorded waits, in real time.",
+)
+@click.option(
+    "--speed",
+    type=FiniteFloat(min=0.001, max=1000),
+    default=None,
+    metavar="FACTOR",
+    help="With --pacing recorded: play this many times faster (2: half the waits).",
+)
+@click.option(
+    "--idle-timeout",
+    type=FiniteFloat(min=0, min_open=True, max=A_DAY),
+    default=None,
+    metavar="SECONDS",
+    help="The client's idle timeout (default 300), for --stall-after.",
+)
+@click.option(
+    "--cut-after",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Fault: the body ends after N SSE events, as if the connection dropped.",
+)
+@click.option("--drop-done", is_flag=True, help="Fault: leave out the data: [DONE] event.")
+@click.option(
+    "--stall-after",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Fault: the stream stalls after N events, past the idle timeout unless "
+    "--stall-seconds says how long.",
+)
+@click.option(
+    "--stall-seconds",
+    type=FiniteFloat(min=0, max=A_DAY),
+    default=None,
+    metavar="S",
+    help="How long --stall-after stalls.",
+)
+@click.option(
+    "--error-after",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Fault: an error chunk is sent after N events.",
+)
+@click.option(
+    "--error-message", default=None, metavar="TEXT", help="The message of --error-after's chunk."
+)
+@click.option(
+    "--status",
+    type=click.IntRange(min=400, max=599),
+    default=None,
+    metavar="CODE",
+    help="Fault: answer with this HTTP error status and a JSON error instead of the stream.",
+)
+@click.pass_context
+def play(
+    ctx: click.Context,
+    source: Path,
+    mode: str,
+    output_format: str,
+    pacing: str,
+    speed: float | None,
+    idle_timeout: float | None,
+    cut_after: int | None,
+    drop_done: bool,
+    stall_after: int | None,
+    stall_seconds: float | None,
+    error_after: int | None,
+    error_message: str | None,
+    status: int | None,
+) -> None:
+    """Play a recorded session through the client and print its events.
+
+    SOURCE is a raw SSE body, or a cassette: llmx-replay's, or vcrpy / pytest-recording
+    (YAML or JSON, one or more interactions) and the other formats `play` reads. Every
+    recorded Chat Completions turn is played (a request answered with 429 or 5xx and sent
+    again is one turn, retried as recorded), with its recorded chunks if it has them
+    (else one SSE event per chunk). Faults count SSE events and apply to every response.
+    """
+    if speed is not None and pacing != "recorded":
+        raise bad_option(ctx, OptionError("speed", "applies to {} recorded only", ["pacing"]))
+    if error_message is not None and error_after is None:
+        raise bad_option(ctx, OptionError("error_message", "applies to {} only", ["error_after"]))
+    # Instant replays run on virtual time, so a stall fails at once instead of waiting.
+    clock: Clock = SystemClock() if pacing == "recorded" else VirtualClock()
+    try:
+        faults = Faults(
+            cut_after=cut_after,
+            drop_done=drop_done,
+            stall_after=stall_after,
+            stall_seconds=stall_seconds,
+            error_after=error_after,
+            status=status,
+            **({} if error_message is None else {"error_message": error_message}),
+        )
+        options = ReplayOptions(
+            pacing="recorded" if pacing == "recorded" else "instant",
+            speed=speed or 1.0,
+            faults=faults,
+            clock=clock,
+        )
+    except OptionError as error:
+        raise bad_option(ctx, error) from None
+    playback = Playback(
+        "raw" if mode == "raw" else ("aggregated" if mode == "aggregated" else "streaming"),
+        options,
+        idle_timeout,
+    )
+    recording = load_recording(source)
+    emit: _Writer = _JsonlWriter() if output_format == "jsonl" else _TextWriter()
+    if recording.source_format == SSE_FORMAT:
+        emit.events(play_response(recording.interactions[0].response, playback))
+        return
+    played = turns(recording)
+    if not played:
+        raise CommandError(
+            f"{source}: holds no Chat Completions interaction (a POST to .../chat/completions)"
+        )
+    for turn in played:
+        attempts = [recording.interactions[index] for index in turn]
+        final = attempts[-1]
+        emit.interaction(
+            turn[-1],
+            final.request.method,
+            final.request.uri,
+            final.response.status,
+            [(index, recording.interactions[index].response.status) for index in turn[:-1]],
+        )
+        emit.events(play_attempts([attempt.response for attempt in attempts], playback))
+
+
+class _Writer(Protocol):
+    def interaction(
+        self, index: int, method: str, uri: str, status: int, retried: list[tuple[int, int]]
+    ) -> None: ...
+
+    def events(self, events: Iterable[ResponseEvent]) -> None: ...
+
+
+class _JsonlWriter:
+    def interaction(
+        self, index: int, method: str, uri: str, status: int, retried: list[tuple[int, int]]
+    ) -> None:
+        line: dict[str, Any] = {"type": "interaction", "index": index, "status": status}
+        if retried:
+            line["retried"] = [{"index": earlier, "status": code} for earlier, code in retried]
+        click.echo(orjson.dumps(line))
+
+    def events(self, events: Iterable[ResponseEvent]) -> None:
+        for event in events:
+            click.echo(orjson.dumps(event.model_dump(mode="json")))
+
+
+class _TextWriter:
+    def __init__(self) -> None:
+        self._renderer = TextRenderer(sys.stdout)
+
+    def interaction(
+        self, index: int, method: str, uri: str, status: int, retried: list[tuple[int, int]]
+    ) -> None:
+        self._renderer.interaction(index, method, uri, status, retried)
+
+    def events(self, events: Iterable[ResponseEvent]) -> None:
+        for event in events:
+            self._renderer.render(event)
