@@ -39,8 +39,10 @@ class InputError(LlmxReplayError):
 
 
 class OptionError(InputError, ValueError):
-    """An option was given a value it cannot take: `option` names it as the caller spelt it
-    (a keyword, a field path such as ``faults.cut_after``, or a command-line flag).
+    """An option was given a value it cannot take.
+
+    `option` names it as the caller spelt it (a keyword, a field path such as
+    ``faults.cut_after``, or a command-line flag).
 
     A problem that names other options has them in `mentions`, filling the ``{}`` of
     `template`, so that each caller can name them its own way (see `problem_naming`).
@@ -113,8 +115,10 @@ class Absence(Enum):
 
 
 class FieldDifference(NamedTuple):
-    """Where a request differs from a recorded one: a path such as ``request.body.model``,
-    and the value on each side (`Absence.ABSENT` where a side has none)."""
+    """Where a request differs from a recorded one, and the value on each side.
+
+    `path` is such as ``request.body.model``; a side that has no value holds `Absence.ABSENT`.
+    """
 
     path: str
     recorded: Any

@@ -1,5 +1,7 @@
-"""How recorded responses are served (`ReplayOptions`) and when the network is used
-(`RecordMode`, decided as a `RecordPolicy`).
+"""How recorded responses are served, and when the network is used.
+
+`ReplayOptions` says how the responses are served; a `RecordMode`, decided for a cassette as a
+`RecordPolicy`, says when the network is used.
 
 Each value is checked once, where it is built, and a bad one raises `OptionError` naming
 the option; the transports, the session, playback and the command line all carry the
@@ -89,8 +91,11 @@ class ReplayOptions:
     clock: Clock = field(default_factory=SystemClock)
 
     def __post_init__(self) -> None:
-        """Refuse an unknown pacing, a speed that is not a positive finite number, and
-        `ignore` paths that are not text."""
+        """Refuse the values these options cannot take.
+
+        That is an unknown pacing, a speed that is not a positive finite number, and
+        `ignore` paths that are not text.
+        """
         if self.pacing not in _PACINGS:
             raise OptionError("pacing", f"{self.pacing!r} is not one of {', '.join(_PACINGS)}")
         if isinstance(self.speed, bool) or not isinstance(self.speed, int | float):
@@ -139,8 +144,9 @@ class RecordMode(StrEnum):
 
 @dataclass(frozen=True)
 class RecordPolicy:
-    """What a record mode means for one cassette, decided once from the mode and whether
-    the cassette exists.
+    """What a record mode means for one cassette.
+
+    It is decided once, from the mode and whether the cassette exists.
 
     Attributes:
         mode: The record mode it was decided from.
@@ -160,8 +166,10 @@ class RecordPolicy:
 
     @classmethod
     def decide(cls, mode: "RecordMode | str | None", *, existed: bool) -> "RecordPolicy":
-        """The policy of `mode` (by default `RecordMode.default()`) for a cassette that
-        `existed` or not."""
+        """The policy of `mode` for a cassette that `existed` or not.
+
+        Without a `mode`, it is that of `RecordMode.default()`.
+        """
         mode = RecordMode.default() if mode is None else RecordMode.parse(mode)
         once = mode is RecordMode.ONCE
         return cls(

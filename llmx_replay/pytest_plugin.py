@@ -1,5 +1,6 @@
-"""The pytest plugin, registered through the ``pytest11`` entry point: installing llmx-replay
-is enough.
+"""The pytest plugin, registered through the ``pytest11`` entry point.
+
+Installing llmx-replay is enough to use it:
 
     @pytest.mark.llmx_cassette(record_mode="once")
     def test_turn(llmx_cassette: CassetteSession, llmx_snapshot: SnapshotAssertion) -> None:
@@ -39,6 +40,7 @@ _UNSAFE_IN_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add the plugin's options, ``--llmx-record-mode`` and ``--llmx-cassette-dir``."""
     group = parser.getgroup("llmx-replay", "llmx-replay: record and replay LLM streams")
     group.addoption(
         "--llmx-record-mode",
@@ -58,6 +60,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Set up the run's ledger of cassettes started anew, and declare the `llmx_cassette` marker."""
     # In record mode `rewrite`, what this run started anew: xdist workers take the
     # controller's folder, which it removes at the end (it is made on first use only).
     workerinput = getattr(config, "workerinput", None)
@@ -91,16 +94,20 @@ def llmx_cassette_dir(request: pytest.FixtureRequest) -> Path:
 
 @pytest.fixture
 def llmx_config() -> dict[str, Any]:
-    """Default options of every `llmx_cassette` in scope (keys of `CassetteOptions`);
-    override it in a conftest.py or a test module."""
+    """Default options of every `llmx_cassette` in scope (keys of `CassetteOptions`).
+
+    Override it in a conftest.py or a test module.
+    """
     return {}
 
 
 def _module_name(node: pytest.Item) -> str:
-    """The test module's name as pytest imports it (its packages, the folders up to the
-    first without ``__init__.py``, then the file's stem), as a path: ``pkg/test_it``. Under
-    ``--import-mode=importlib`` two modules may share that name, so there it is the module's
-    path under the rootdir."""
+    """The test module's name as pytest imports it, as a path: ``pkg/test_it``.
+
+    The name is its packages (the folders up to the first without ``__init__.py``), then the
+    file's stem. Under ``--import-mode=importlib`` two modules may share that name, so there
+    it is the module's path under the rootdir.
+    """
     path = node.path
     if node.config.getoption("importmode") == "importlib" and path.is_relative_to(
         node.config.rootpath
@@ -160,15 +167,19 @@ def llmx_cassette(
 
 @pytest.fixture
 def llmx_snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    """syrupy's `snapshot`, storing events and request bodies as `EventsSnapshotExtension`
-    does: ``assert llmx_cassette.play() == llmx_snapshot``."""
+    """The syrupy `snapshot`, storing events and request bodies as `EventsSnapshotExtension` does.
+
+    Use it as ``assert llmx_cassette.play() == llmx_snapshot``.
+    """
     return snapshot.use_extension(EventsSnapshotExtension)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    """Fail a test that passed but sent a request with no recording (its client may have
-    swallowed the error) or left recorded interactions unplayed."""
+    """Fail a passing test that sent a request with no recording or left recordings unplayed.
+
+    A request with no recording raises, but the test's client may have swallowed the error.
+    """
     yield
     session = item.stash.get(_SESSION, None)
     if session is not None:

@@ -52,9 +52,11 @@ def _dumped(data: SerializableData) -> Any:
 
 
 class _Masker:
-    """Replaces volatile values with placeholders numbered by first appearance, and makes
-    every mapping an `OrderedDict`: syrupy's JSON extension sorts the keys of plain dicts but
-    keeps an `OrderedDict`'s order, the events' field order."""
+    """Replaces volatile values with placeholders numbered by first appearance.
+
+    It also makes every mapping an `OrderedDict`: syrupy's JSON extension sorts the keys of
+    plain dicts but keeps an `OrderedDict`'s order, the events' field order.
+    """
 
     def __init__(self, id_keys: frozenset[str], time_keys: frozenset[str]) -> None:
         self._id_keys = id_keys
@@ -99,8 +101,11 @@ def _laid_out(value: Any) -> str:
 
 
 class EventsSnapshotExtension(JSONSnapshotExtension):
-    """Snapshots events (one, or a list or tuple of them) and any JSON data, such as the
-    request bodies a client sent, with volatile ids and timestamps masked."""
+    """Snapshots events and any JSON data, with volatile ids and timestamps masked.
+
+    Events are one, or a list or tuple of them; JSON data are such as the request bodies a
+    client sent.
+    """
 
     id_keys: ClassVar[frozenset[str]] = frozenset({"id", "call_id", "tool_call_id"})
     time_keys: ClassVar[frozenset[str]] = frozenset({"created"})
@@ -113,6 +118,10 @@ class EventsSnapshotExtension(JSONSnapshotExtension):
         include: PropertyFilter | None = None,
         matcher: PropertyMatcher | None = None,
     ) -> SerializedData:
+        """`data` as snapshot text: events dumped, volatile values masked, one item per line.
+
+        syrupy's `exclude`, `include` and `matcher` apply to the masked JSON shape.
+        """
         masked = _Masker(self.id_keys, self.time_keys)(_dumped(data))
         filtered = self._filter(
             data=masked, depth=0, path=(), exclude=exclude, include=include, matcher=matcher

@@ -4,9 +4,11 @@ a reviewer can read, that our fast reader and plain libyaml read alike, that is 
 and that is written atomically even by concurrent writers."""
 
 import gzip
+import math
 import multiprocessing
 import os
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -275,6 +277,40 @@ def test_round_trip_keeps_a_gzip_file_body_without_content_encoding() -> None:
     loaded = parse_cassette(dumps(original).encode(), "c.yaml")
 
     assert loaded.interactions[0].response.body == payload
+
+
+def test_crlf_body_is_written_so_that_vcrpy_replays_its_exact_bytes() -> None:
+    """A literal block cannot hold CR: a CRLF body is written as one escaped string, so that
+    vcrpy (which knows no llmx-replay markers) replays exactly what was recorded."""
+    text = dumps(cassette_of(interaction("CRLF please", body=CRLF_BODY)))
+    _, responses = deserialize(text, yamlserializer)
+
+    assert responses[0]["body"]["string"] == CRLF_BODY
+
+
+def test_crlf_body_loads_back_byte_exact(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    cassette = cassette_of(interaction("CRLF please", body=CRLF_BODY))
+    save_cassette(path, cassette)
+
+    assert load_cassette(path).interactions[0].response.body == CRLF_BODY
+    assert parse_cassette(dumps(cassette).encode(), "c.yaml").interactions[0].response.body == (
+        CRLF_BODY
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"a\r\nb\nc\r", b"data: a\r\n\r\ndata: b\n\n", b"data: a\r\rdata: b\r\n\r\n"],
+    ids=["crlf-lf-cr", "crlf-then-lf", "cr-then-crlf"],
+)
+def test_body_with_mixed_line_endings_round_trips_byte_exact(tmp_path: Path, body: bytes) -> None:
+    path = tmp_path / "c.yaml"
+    cassette = cassette_of(interaction("mixed", body=body))
+    save_cassette(path, cassette)
+
+    assert load_cassette(path).interactions[0].response.body == body
+    assert parse_cassette(dumps(cassette).encode(), "c.yaml").interactions[0].response.body == body
 
 
 # --------------------------------------------------------------------------------------------
@@ -649,6 +685,108 @@ def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
 
     assert raised.value.source == str(path)
     assert raised.value.problem == "no such file"
+
+
+def cassette_document() -> dict[str, Any]:
+    """A small valid vcrpy-style cassette with an `llmx_replay` response section."""
+    return {
+        "interactions": [
+            {
+                "request": {
+                    "method": "POST",
+                    "uri": CHAT_URL,
+                    "headers": {"content-type": ["application/json"]},
+                    "body": chat_body("Say hello").decode(),
+                },
+                "response": {
+                    "status": {"code": 200, "message": "OK"},
+                    "headers": {"content-type": ["text/event-stream"]},
+                    "body": {"string": SSE_BODY.decode()},
+                    "llmx_replay": {"headers_ms": 5.0},
+                },
+            }
+        ],
+        "version": 1,
+    }
+
+
+def write_document(path: Path, document: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def file_load_error(path: Path) -> InputError:
+    """The `InputError` loading the file at `path` raises; it names the file."""
+    with pytest.raises(InputError) as caught:
+        load_cassette(path)
+    error = caught.value
+    assert path.name in str(error)
+    return error
+
+
+def test_the_base_input_cassette_loads(tmp_path: Path) -> None:
+    cassette = load_cassette(write_document(tmp_path / "c.yaml", cassette_document()))
+    assert cassette.interactions[0].response.body == SSE_BODY
+
+
+def test_partial_that_is_not_a_string_is_an_input_error(tmp_path: Path) -> None:
+    document = cassette_document()
+    document["interactions"][0]["response"]["llmx_replay"] = {"partial": 5}
+
+    error = file_load_error(write_document(tmp_path / "c.yaml", document))
+
+    assert error.field == f"{CHUNKS}.partial"
+
+
+@pytest.mark.parametrize("value", [-50, float("nan")], ids=["negative", "nan"])
+def test_headers_ms_that_is_negative_or_nan_is_an_input_error(tmp_path: Path, value: float) -> None:
+    document = cassette_document()
+    document["interactions"][0]["response"]["llmx_replay"] = {"headers_ms": value}
+    path = write_document(tmp_path / "c.yaml", document)
+    assert (".nan" in path.read_text()) == math.isnan(value)
+
+    error = file_load_error(path)
+
+    assert error.field == f"{CHUNKS}.headers_ms"
+
+
+def test_parsed_body_with_an_integer_too_large_for_json_is_an_input_error(tmp_path: Path) -> None:
+    document = cassette_document()
+    request = document["interactions"][0]["request"]
+    del request["body"]
+    request["parsed_body"] = {"model": "gpt-test", "n": 2**70}
+
+    error = file_load_error(write_document(tmp_path / "c.yaml", document))
+
+    assert error.field == "interactions[0].request.parsed_body"
+
+
+def test_malformed_request_uri_is_an_input_error(tmp_path: Path) -> None:
+    document = cassette_document()
+    document["interactions"][0]["request"]["uri"] = "http://[::1/v1/chat/completions"
+
+    error = file_load_error(write_document(tmp_path / "c.yaml", document))
+
+    assert error.field == "interactions[0].request.uri"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "# llmx-replay cassette\n!llmx-replay/block 7\n",
+        "# llmx-replay cassette\ninteractions:\n- request:\n    method: POST\n"
+        f"    uri: {CHAT_URL}\n  response:\n    status: 200\n    body: !llmx-replay/block 7\n"
+        "version: 1\n",
+    ],
+    ids=["whole-file", "response-body"],
+)
+def test_marked_file_with_a_dangling_block_reference_is_an_input_error(
+    tmp_path: Path, text: str
+) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+
+    file_load_error(path)
 
 
 # --------------------------------------------------------------------------------------------

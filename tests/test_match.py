@@ -411,7 +411,12 @@ def large_body(number: int) -> bytes:
     )
 
 
+@pytest.mark.timing
 def test_lookup_cost_does_not_grow_with_the_cassette() -> None:
+    """Real time: 1,000 lookups in a cassette of 1,000 large interactions take well under a
+    second; a lookup that re-read the cassette would take minutes. The bound only keeps a
+    loaded machine from failing it (`test_lookup_does_not_scan_the_recorded_interactions`
+    checks the same without a clock)."""
     count = 1_000
     bodies = [large_body(number) for number in range(count)]
     assert all(1_800 <= len(body) <= 2_400 for body in bodies)
@@ -429,7 +434,7 @@ def test_lookup_cost_does_not_grow_with_the_cassette() -> None:
 
     assert found == list(reversed(range(count)))
     assert index.unplayed() == []
-    assert elapsed < 2.0, f"1,000 lookups took {elapsed:.3f} s"
+    assert elapsed < 10.0, f"1,000 lookups took {elapsed:.3f} s"
 
 
 def test_lookup_does_not_scan_the_recorded_interactions() -> None:

@@ -1,7 +1,11 @@
 """The package's public face: what it exports, and what importing it costs."""
 
+import inspect
+import pickle
 import subprocess
 import sys
+
+import pytest
 
 import llmx_replay
 import llmx_replay.models
@@ -29,3 +33,63 @@ def test_importing_the_package_loads_no_test_or_cli_framework() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_all_names_exactly_the_public_names_the_package_defines() -> None:
+    """Every public name of the package is in `__all__`, and nothing else: the names its
+    own imports and lazy loader give, less modules and private helpers."""
+    defined = {
+        name
+        for name in (*vars(llmx_replay), *llmx_replay._LAZY)
+        if not name.startswith("_")
+        and not inspect.ismodule(getattr(llmx_replay, name))
+        and name not in ("TYPE_CHECKING", "Any", "importlib", "inspect")
+    }
+
+    assert set(llmx_replay.__all__) - {"__version__"} == defined
+
+
+def test_what_a_test_author_needs_is_exported() -> None:
+    needed = {
+        "ChatClient",
+        "AsyncChatClient",
+        "CassetteSession",
+        "CassetteOptions",
+        "Prompt",
+        "ProviderSettings",
+        "ResponseEvent",
+        "ReplayTransport",
+        "CassetteTransport",
+        "RecordingTransport",
+        "for_httpx2",
+        "ReplayOptions",
+        "Faults",
+        "RecordMode",
+        "LlmxReplayError",
+        "InputError",
+        "OptionError",
+        "NoMatchingInteraction",
+    }
+
+    assert needed <= set(llmx_replay.__all__)
+
+
+@pytest.mark.parametrize("name", llmx_replay.__all__)
+def test_exported_classes_and_functions_belong_to_the_package(name: str) -> None:
+    """As httpx does: `llmx_replay.ChatClient`, not `llmx_replay._client.ChatClient`."""
+    value = getattr(llmx_replay, name)
+    if inspect.isclass(value) or inspect.isfunction(value):
+        assert value.__module__ == "llmx_replay"
+
+
+def test_exported_errors_survive_pickling_under_their_public_name() -> None:
+    error = llmx_replay.OptionError("stall_seconds", "applies to {} only", ["stall_after"])
+
+    copy = pickle.loads(pickle.dumps(error))
+
+    assert type(copy) is llmx_replay.OptionError
+    assert (copy.option, copy.mentions, str(copy)) == (
+        "stall_seconds",
+        ("stall_after",),
+        "stall_seconds: applies to stall_after only",
+    )

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from llmx_replay import InputError
-from llmx_replay._exceptions import NoMatchingInteraction
+from llmx_replay._exceptions import NoMatchingInteraction, SecretInCassette
 from llmx_replay.cassette import load_cassette, save_cassette
 from llmx_replay.transports import CassetteTransport, RecordMode
 
@@ -191,6 +191,41 @@ def test_rewrite_replaces_the_cassette_with_the_new_recordings(tmp_path: Path) -
 
     assert upstream.prompts == ["c", "a"]
     assert on_disk(path) == [("c", "c v2"), ("a", "a v2")]
+
+
+OPENAI_KEY = "sk-proj-" + "abcdefghij" * 3
+
+
+def answering(*answers: str) -> httpx.MockTransport:
+    """A live server answering its n-th request with ``{"answer": answers[n]}``."""
+    waiting = list(answers)
+    return httpx.MockTransport(lambda request: httpx.Response(200, json={"answer": waiting.pop(0)}))
+
+
+def test_rewrite_refused_recording_leaves_the_old_cassette_byte_identical(tmp_path: Path) -> None:
+    path = recorded(tmp_path / "c.yaml", "one", "two")
+    before = path.read_bytes()
+    inner = answering(f"my key is {OPENAI_KEY}")
+    transport = CassetteTransport(path, record_mode="rewrite", inner=inner)
+
+    with pytest.raises(SecretInCassette):
+        ask(transport, "three")
+
+    assert path.read_bytes() == before
+
+
+def test_rewrite_after_a_refused_recording_keeps_only_the_new_interaction(tmp_path: Path) -> None:
+    path = recorded(tmp_path / "c.yaml", "one", "two")
+    inner = answering(f"my key is {OPENAI_KEY}", "new v2")
+    transport = CassetteTransport(path, record_mode="rewrite", inner=inner)
+
+    with httpx.Client(transport=transport) as client:
+        with pytest.raises(SecretInCassette):
+            client.post(URL, json={"model": "m", "prompt": "three"})
+        answer = client.post(URL, json={"model": "m", "prompt": "new"}).json()["answer"]
+        assert answer == "new v2"
+
+    assert on_disk(path) == [("new", "new v2")]
 
 
 # --------------------------------------------------------------------------------------------

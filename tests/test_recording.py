@@ -1,18 +1,23 @@
 """The recorder (issue 3, section 2): `RecordingTransport` wraps a live transport.
 
-The live side is an `httpx.MockTransport` whose bodies really sleep between chunks, so that
-the tests can see when each chunk is produced, when the caller gets it, and what timing the
-cassette keeps. Covered: no read-ahead (chunk order and time to first chunk, a never-ending
-stream), what the cassette holds (chunk sizes and offsets, time to headers, the exact body,
-metadata), when it is written (normal end, early close, a failing body, a cancelled async
-caller, a stop right after ``[DONE]``), gzip bodies, secret scrubbing, sync and async.
+The live side is an `httpx.MockTransport` whose bodies sleep between chunks, so that the
+tests can see when each chunk is produced, when the caller gets it, and what timing the
+cassette keeps; where a test asserts times, the live side, the caller and the recorder share
+a `VirtualClock` (`provider_time`), so that the times are exact whatever the machine's load.
+Covered: no read-ahead (chunk order and time to first chunk, a never-ending stream), what
+the cassette holds (chunk sizes and offsets, time to headers, the exact body, metadata),
+when it is written (normal end, early close, a failing body, a cancelled async caller, a
+stop right after ``[DONE]``, a response left open when the transport closes), gzip and
+deflate bodies (a corrupt one kept raw), secret scrubbing (also of URL passwords and
+`Location` headers), appending to another tool's cassette, sync and async.
 """
 
 import asyncio
+import base64
 import gzip
-import itertools
 import json
 import time
+import zlib
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,14 +26,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+import vcr
 import yaml
+from vcr.serialize import deserialize
+from vcr.serializers import yamlserializer
 
-from llmx_replay import ChatClient, __version__
+from llmx_replay import ChatClient, Clock, InputError, SystemClock, VirtualClock, __version__
 from llmx_replay.cassette import load_cassette
 from llmx_replay.cassette._model import RecordedResponse
 from llmx_replay.models import Completed, ErrorEvent, ProviderSettings, ResponseEvent
 from llmx_replay.models.prompt import Prompt
-from llmx_replay.transports import RecordingTransport, ReplayTransport
+from llmx_replay.transports import CassetteTransport, RecordingTransport, ReplayTransport
 
 JsonObject = dict[str, Any]
 Flavour = Literal["sync", "async"]
@@ -78,7 +86,8 @@ TURN_CHUNKS: tuple[bytes, ...] = (TURN_BODY[:20], TURN_BODY[20:75], TURN_BODY[75
 
 
 class PacedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
-    """A body that really sleeps `gaps[i]` seconds before producing chunk `i`.
+    """A body that sleeps `gaps[i]` seconds on `clock` (really, unless told otherwise)
+    before producing chunk `i`.
 
     `log` gets ``request i`` when chunk `i` is asked for and ``produce i`` when it is
     handed out. An exception among the chunks is raised in its place.
@@ -89,17 +98,19 @@ class PacedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
         chunks: Sequence[bytes | Exception],
         gaps: Sequence[float],
         log: list[str],
+        clock: Clock | None = None,
     ) -> None:
         self.chunks = list(chunks)
         self.gaps = list(gaps)
         self.log = log
+        self.clock = clock or SystemClock()
         self.closed = False
 
     def __iter__(self) -> Iterator[bytes]:
         for index, (chunk, gap) in enumerate(zip(self.chunks, self.gaps, strict=True)):
             self.log.append(f"request {index}")
             if gap:
-                time.sleep(gap)
+                self.clock.sleep(gap)
             if isinstance(chunk, Exception):
                 raise chunk
             self.log.append(f"produce {index}")
@@ -109,7 +120,7 @@ class PacedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
         for index, (chunk, gap) in enumerate(zip(self.chunks, self.gaps, strict=True)):
             self.log.append(f"request {index}")
             if gap:
-                await asyncio.sleep(gap)
+                await self.clock.asleep(gap)
             if isinstance(chunk, Exception):
                 raise chunk
             self.log.append(f"produce {index}")
@@ -152,7 +163,8 @@ class EndlessStream(httpx.SyncByteStream, httpx.AsyncByteStream):
 
 class Upstream:
     """An `httpx.MockTransport` handler: each request gets a fresh `PacedStream` of `chunks`
-    after `headers_delay` seconds. Keeps the requests, the streams and a shared `log`."""
+    after `headers_delay` seconds (slept on `clock`, the real one unless given). Keeps the
+    requests, the streams and a shared `log`."""
 
     def __init__(
         self,
@@ -162,12 +174,14 @@ class Upstream:
         headers_delay: float = 0.0,
         status: int = 200,
         headers: Mapping[str, str] = SSE_HEADERS,
+        clock: Clock | None = None,
     ) -> None:
         self.chunks = list(chunks)
         self.gaps = [gaps] * len(self.chunks) if isinstance(gaps, int | float) else list(gaps)
         self.headers_delay = headers_delay
         self.status = status
         self.headers = dict(headers)
+        self.clock = clock or SystemClock()
         self.requests: list[httpx.Request] = []
         self.streams: list[PacedStream] = []
         self.log: list[str] = []
@@ -175,8 +189,8 @@ class Upstream:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         if self.headers_delay:
-            time.sleep(self.headers_delay)
-        stream = PacedStream(self.chunks, self.gaps, self.log)
+            self.clock.sleep(self.headers_delay)
+        stream = PacedStream(self.chunks, self.gaps, self.log, self.clock)
         self.streams.append(stream)
         return httpx.Response(self.status, headers=self.headers, stream=stream)
 
@@ -187,6 +201,17 @@ class Upstream:
 
 def endless_transport(stream: EndlessStream) -> httpx.MockTransport:
     return httpx.MockTransport(lambda request: httpx.Response(200, stream=stream))
+
+
+@pytest.fixture
+def provider_time(monkeypatch: pytest.MonkeyPatch) -> VirtualClock:
+    """Virtual time for the recorder: `time.perf_counter`, which it times the live side
+    with, reads this clock, which moves only when the live side (an `Upstream` given it)
+    or the caller sleeps on it. Recorded times are then exact, whatever the machine's load."""
+    clock = VirtualClock()
+    start = clock.now()
+    monkeypatch.setattr(time, "perf_counter", lambda: (clock.now() - start).total_seconds())
+    return clock
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,12 +225,13 @@ def read(
     limit: int | None = None,
     url: str = URL,
     headers: Mapping[str, str] | None = None,
+    body: JsonObject = BODY,
 ) -> list[bytes]:
     """The chunks a plain httpx caller gets from a streamed POST; it stops after `limit`."""
     chunks: list[bytes] = []
     with (
         httpx.Client(transport=transport) as client,
-        client.stream("POST", url, json=BODY, headers=headers) as response,
+        client.stream("POST", url, json=body, headers=headers) as response,
     ):
         for chunk in response.iter_bytes():
             chunks.append(chunk)
@@ -308,7 +334,10 @@ def test_caller_gets_each_chunk_before_the_next_is_produced(
     assert log.index("receive 0") < log.index("produce 1")
 
 
-def test_time_to_first_chunk_is_not_delayed_by_recording(tmp_path: Path) -> None:
+def test_time_to_first_chunk_is_not_delayed_by_recording(
+    tmp_path: Path, provider_time: VirtualClock
+) -> None:
+    """Timed on the live side's (virtual) clock, so that no load on the machine counts."""
     gap = 0.03
 
     def first_chunk_seconds(transport: httpx.BaseTransport) -> float:
@@ -319,17 +348,13 @@ def test_time_to_first_chunk_is_not_delayed_by_recording(tmp_path: Path) -> None
                 next(chunks)
                 return time.perf_counter() - started
 
-    plain: list[float] = []
-    recording: list[float] = []
-    for attempt in range(3):
-        plain.append(first_chunk_seconds(Upstream(TURN_CHUNKS, gap).transport))
-        inner = Upstream(TURN_CHUNKS, gap).transport
-        recorder = RecordingTransport(tmp_path / f"ttfc-{attempt}.yaml", inner)
-        recording.append(first_chunk_seconds(recorder))
+    plain = first_chunk_seconds(Upstream(TURN_CHUNKS, gap, clock=provider_time).transport)
+    inner = Upstream(TURN_CHUNKS, gap, clock=provider_time).transport
+    recording = first_chunk_seconds(RecordingTransport(tmp_path / "ttfc.yaml", inner))
 
-    assert min(plain) >= gap * 0.95
+    assert plain == pytest.approx(gap)
     # A recorder reading ahead would wait for all three chunks (90 ms).
-    assert min(recording) - min(plain) < 0.020, (plain, recording)
+    assert recording == pytest.approx(gap)
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
@@ -352,10 +377,12 @@ def test_never_ending_stream_delivers_its_first_chunks(tmp_path: Path, flavour: 
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
-def test_cassette_holds_chunks_timing_body_and_metadata(tmp_path: Path, flavour: Flavour) -> None:
+def test_cassette_holds_chunks_timing_body_and_metadata(
+    tmp_path: Path, flavour: Flavour, provider_time: VirtualClock
+) -> None:
     path = tmp_path / "c.yaml"
     headers_delay, gaps = 0.02, [0.01, 0.03, 0.02]
-    upstream = Upstream(TURN_CHUNKS, gaps, headers_delay=headers_delay)
+    upstream = Upstream(TURN_CHUNKS, gaps, headers_delay=headers_delay, clock=provider_time)
     before = datetime.now(UTC)
 
     chunks = record(path, upstream.transport, flavour)
@@ -375,11 +402,8 @@ def test_cassette_holds_chunks_timing_body_and_metadata(tmp_path: Path, flavour:
 
     # Each chunk: its byte size, and its time offset from the start of the request.
     assert sizes(response) == [len(chunk) for chunk in TURN_CHUNKS]
-    assert response.headers_ms is not None
-    assert headers_delay * 1000 * 0.95 <= response.headers_ms < headers_delay * 1000 + 30
-    times = [response.headers_ms, *offsets(response)]
-    for gap, (earlier, later) in zip(gaps, itertools.pairwise(times), strict=True):
-        assert gap * 1000 * 0.9 <= later - earlier < gap * 1000 + 30, (gaps, times)
+    assert response.headers_ms == pytest.approx(20.0)
+    assert offsets(response) == pytest.approx([30.0, 60.0, 80.0])
 
     assert cassette.metadata is not None
     assert cassette.metadata.toolkit == __version__
@@ -408,6 +432,30 @@ def test_body_is_stored_byte_exact(tmp_path: Path, body: bytes) -> None:
     response = recorded(path)
     assert response.body == body
     assert sizes(response) == [len(chunk) for chunk in chunks]
+
+
+def test_recorded_chunk_offsets_do_not_include_the_callers_time(
+    tmp_path: Path, provider_time: VirtualClock
+) -> None:
+    """The live side takes 1 ms per chunk and the caller 50 ms between reads, both on the
+    same virtual clock: only the live side's time is recorded."""
+    path = tmp_path / "c.yaml"
+    pieces = [event(content(f"t{n}")) for n in range(5)]
+    upstream = Upstream(pieces, gaps=0.001, clock=provider_time)
+    received: list[bytes] = []
+
+    with (
+        httpx.Client(transport=RecordingTransport(path, upstream.transport)) as client,
+        client.stream("POST", URL, json=BODY) as streamed,
+    ):
+        for chunk in streamed.iter_bytes():
+            received.append(chunk)
+            provider_time.sleep(0.05)
+
+    assert received == pieces
+    response = recorded(path)
+    assert response.headers_ms == 0
+    assert offsets(response) == pytest.approx([1.0, 2.0, 3.0, 4.0, 5.0])
 
 
 def test_chat_client_through_the_recorder(tmp_path: Path) -> None:
@@ -482,10 +530,12 @@ def test_inner_error_through_chat_client_is_recorded(tmp_path: Path) -> None:
     assert "ReadError" in response.partial
 
 
+@pytest.mark.timing
 def test_cancelled_async_caller_writes_a_partial_recording(tmp_path: Path) -> None:
+    """Real time: cancelling must not wait for the live side's next chunk (30 s away)."""
     path = tmp_path / "c.yaml"
     # The second chunk takes long: the caller is cancelled while it waits for it.
-    upstream = Upstream(TURN_CHUNKS, gaps=[0.0, 5.0, 0.0])
+    upstream = Upstream(TURN_CHUNKS, gaps=[0.0, 30.0, 0.0])
     received: list[bytes] = []
 
     async def main() -> None:
@@ -509,7 +559,7 @@ def test_cancelled_async_caller_writes_a_partial_recording(tmp_path: Path) -> No
     started = time.perf_counter()
     asyncio.run(main())
 
-    assert time.perf_counter() - started < 2.0
+    assert time.perf_counter() - started < 15.0
     assert received == [TURN_CHUNKS[0]]
     response = recorded(path)
     assert response.body == TURN_CHUNKS[0]
@@ -534,6 +584,34 @@ def test_stopping_right_after_done_is_not_partial(tmp_path: Path, caller: str) -
     response = recorded(path)
     assert response.body == b"".join(chunks[:3])
     assert response.partial is None
+
+
+@pytest.mark.parametrize("kind", ["recording", "cassette"])
+def test_unclosed_response_is_written_as_partial_when_the_transport_closes(
+    tmp_path: Path, kind: str
+) -> None:
+    path = tmp_path / "c.yaml"
+    inner = Upstream().transport
+    transport: RecordingTransport | CassetteTransport = (
+        RecordingTransport(path, inner=inner)
+        if kind == "recording"
+        else CassetteTransport(path, record_mode="once", inner=inner)
+    )
+    client = httpx.Client(transport=transport)
+    response = client.send(client.build_request("POST", URL, json=BODY), stream=True)
+    chunks = response.iter_bytes()  # kept: the response stays open, never closed by the caller
+    try:
+        assert next(chunks) == TURN_CHUNKS[0]
+
+        transport.close()
+
+        assert path.exists()
+        response_recorded = recorded(path)
+        assert response_recorded.body == TURN_CHUNKS[0]
+        assert response_recorded.partial == "the caller never closed the response"
+    finally:
+        response.close()
+        client.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -570,6 +648,76 @@ def test_gzip_body_is_decoded_for_the_caller_and_stored_decoded(
     assert stored["body"]["string"] == TURN_BODY.decode()
     # And it replays decoded.
     assert b"".join(read(ReplayTransport(path))) == TURN_BODY
+
+
+def stored_response(path: Path, index: int = 0) -> JsonObject:
+    """The response as the file holds it, read as plain YAML (as vcrpy would)."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    response: JsonObject = document["interactions"][index]["response"]
+    return response
+
+
+def _deflate(body: bytes, wbits: int) -> bytes:
+    compressor = zlib.compressobj(wbits=wbits)
+    return compressor.compress(body) + compressor.flush()
+
+
+@pytest.mark.parametrize("wbits", [-15, 15], ids=["raw-deflate", "zlib-deflate"])
+def test_deflate_body_reaches_the_caller_as_without_the_recorder_and_is_stored_decoded(
+    tmp_path: Path, wbits: int
+) -> None:
+    path = tmp_path / "c.yaml"
+    compressed = _deflate(TURN_BODY, wbits)
+    pieces = [compressed[:10], compressed[10:30], compressed[30:]]
+    assert all(pieces)
+    headers = {**SSE_HEADERS, "content-encoding": "deflate"}
+
+    without = b"".join(read(Upstream(pieces, headers=headers).transport))
+    through = b"".join(read(RecordingTransport(path, Upstream(pieces, headers=headers).transport)))
+
+    assert without == TURN_BODY
+    assert through == without
+    stored = stored_response(path)
+    assert "content-encoding" not in {name.lower() for name in stored["headers"]}
+    assert stored["body"]["string"] == TURN_BODY.decode()
+
+
+def _corrupt_gzip(body: bytes) -> bytes:
+    compressed = gzip.compress(body * 20)
+    corrupt = compressed[:10] + bytes(byte ^ 0xFF for byte in compressed[10:30]) + compressed[30:]
+    try:
+        zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(corrupt)
+    except zlib.error:
+        return corrupt
+    raise AssertionError("the corrupted gzip body decompresses")
+
+
+CORRUPT_GZIP = _corrupt_gzip(TURN_BODY)
+GZIP_HEADERS = {**SSE_HEADERS, "content-encoding": "gzip"}
+
+
+def test_corrupt_gzip_body_gives_chat_client_the_same_events_as_without_the_recorder(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.yaml"
+
+    without = chat_events(Upstream([CORRUPT_GZIP], headers=GZIP_HEADERS).transport)
+    inner = Upstream([CORRUPT_GZIP], headers=GZIP_HEADERS).transport
+    through = chat_events(RecordingTransport(path, inner))
+
+    assert isinstance(without[-1], ErrorEvent)
+    assert through == without
+
+
+def test_corrupt_gzip_body_is_stored_raw_and_replays_the_same_events(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    without = chat_events(Upstream([CORRUPT_GZIP], headers=GZIP_HEADERS).transport)
+    chat_events(RecordingTransport(path, Upstream([CORRUPT_GZIP], headers=GZIP_HEADERS).transport))
+
+    response = recorded(path)
+    assert response.header("content-encoding") == "gzip"
+    assert response.body == CORRUPT_GZIP
+    assert chat_events(ReplayTransport(path)) == without
 
 
 # --------------------------------------------------------------------------------------------
@@ -669,3 +817,138 @@ def test_organisation_project_and_api_key_headers_are_redacted(tmp_path: Path) -
     for name in ("openai-organization", "openai-project", "anthropic-organization-id"):
         assert interaction.response.header(name) == REDACTED
     assert parse_qs(urlsplit(interaction.request.uri).query) == {"api_key": [REDACTED]}
+
+
+def test_recording_through_a_url_with_a_password_keeps_it_off_disk(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    password = "s3cr3t-pass"
+    url = f"https://user:{password}@llm.example.com/v1/chat/completions"
+
+    assert b"".join(read(RecordingTransport(path, Upstream().transport), url=url)) == TURN_BODY
+
+    text = path.read_text(encoding="utf-8")
+    assert password not in text
+    assert base64.b64encode(f"user:{password}".encode()).decode() not in text
+    cassette = load_cassette(path)
+    assert cassette.interactions[0].request.uri == (
+        "https://<redacted>@llm.example.com/v1/chat/completions"
+    )
+    assert cassette.metadata is not None
+    assert cassette.metadata.base_url == "https://<redacted>@llm.example.com/v1"
+
+
+@pytest.mark.parametrize("name", ["location", "content-location"])
+def test_secret_query_parameter_in_a_response_location_header_is_redacted(
+    tmp_path: Path, name: str
+) -> None:
+    path = tmp_path / "c.yaml"
+    headers = {**SSE_HEADERS, name: "https://h/next?token=SECRET123&page=2"}
+
+    read(RecordingTransport(path, Upstream(headers=headers).transport))
+
+    assert "SECRET123" not in path.read_text(encoding="utf-8")
+    value = recorded(path).header(name)
+    assert value == "https://h/next?token=%3Credacted%3E&page=2"
+    assert parse_qs(urlsplit(value).query) == {"token": [REDACTED], "page": ["2"]}
+
+
+# --------------------------------------------------------------------------------------------
+# Recording into a cassette of another tool's format
+# --------------------------------------------------------------------------------------------
+
+Via = Literal["new-episodes", "recording"]
+VIAS: tuple[Via, ...] = ("new-episodes", "recording")
+
+
+def vcrpy_record(path: Path, *, serializer: str = "yaml") -> None:
+    """Record one streamed POST with vcrpy itself into `path`."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers=SSE_HEADERS, content=TURN_BODY)
+
+    with (
+        vcr.use_cassette(str(path), record_mode="once", serializer=serializer),
+        httpx.Client(transport=httpx.MockTransport(handler)) as client,
+    ):
+        assert client.post(URL, json=BODY).content == TURN_BODY
+
+
+RUBY_VCR_CASSETTE = f"""\
+---
+http_interactions:
+- request:
+    method: post
+    uri: {URL}
+    body:
+      encoding: UTF-8
+      string: '{json.dumps(BODY)}'
+    headers:
+      Content-Type:
+      - application/json
+  response:
+    status:
+      code: 200
+      message: OK
+    headers:
+      Content-Type:
+      - text/event-stream
+    body:
+      encoding: UTF-8
+      string: "data: [DONE]\\n\\n"
+  recorded_at: Thu, 01 Jan 2026 00:00:00 GMT
+recorded_with: VCR 6.2.0
+"""
+
+
+def foreign_cassette(tmp_path: Path, kind: str) -> Path:
+    if kind == "vcrpy-json":
+        path = tmp_path / "vcrpy.json"
+        vcrpy_record(path, serializer="json")
+    else:
+        path = tmp_path / "ruby.yml"
+        path.write_text(RUBY_VCR_CASSETTE, encoding="utf-8")
+    assert len(load_cassette(path).interactions) == 1
+    return path
+
+
+def appending_transport(path: Path, via: Via, inner: httpx.BaseTransport) -> httpx.BaseTransport:
+    if via == "new-episodes":
+        return CassetteTransport(path, record_mode="new_episodes", inner=inner)
+    return RecordingTransport(path, inner=inner)
+
+
+def chat_body(text: str) -> JsonObject:
+    return {**BODY, "messages": [{"role": "user", "content": text}]}
+
+
+@pytest.mark.parametrize("via", VIAS)
+@pytest.mark.parametrize("kind", ["vcrpy-json", "ruby-vcr"])
+def test_recording_into_a_foreign_format_cassette_is_refused_and_leaves_it_untouched(
+    tmp_path: Path, kind: str, via: Via
+) -> None:
+    path = foreign_cassette(tmp_path, kind)
+    before = path.read_bytes()
+
+    with pytest.raises(InputError) as caught:
+        read(appending_transport(path, via, Upstream().transport), body=chat_body("a new question"))
+
+    assert path.name in str(caught.value)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("via", VIAS)
+def test_recording_appends_to_a_vcrpy_yaml_cassette_that_vcrpy_still_reads(
+    tmp_path: Path, via: Via
+) -> None:
+    path = tmp_path / "vcrpy.yaml"
+    vcrpy_record(path)
+    new_body = chat_body("a new question")
+
+    read(appending_transport(path, via, Upstream().transport), body=new_body)
+
+    cassette = load_cassette(path)
+    assert len(cassette.interactions) == 2
+    assert [json.loads(i.request.body or b"") for i in cassette.interactions] == [BODY, new_body]
+    requests, responses = deserialize(path.read_text(encoding="utf-8"), yamlserializer)
+    assert len(requests) == len(responses) == 2
+    assert [json.loads(request.body) for request in requests] == [BODY, new_body]

@@ -30,6 +30,7 @@ ANTHROPIC_KEY = "sk-ant-api03-" + "Zy9Xw8Vu7Ts6Rq5Po4Nm" * 2
 GOOGLE_KEY = "AIza" + "SyD-3x4mpl3_K3y0123456789abcdefghij"  # 35 characters after AIza
 BEARER_TOKEN = "Bearer " + "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
 SSE_BODY = b'data: {"choices":[{"delta":{"content":"hi"}}]}\n\ndata: [DONE]\n\n'
+ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 
 SECRET_HEADERS = [
     "authorization",
@@ -173,6 +174,48 @@ def test_custom_scrubber_redacts_what_it_is_told_and_nothing_else() -> None:
     assert parse_qsl(urlsplit(scrubbed.request.uri).query) == [("token", REDACTED), ("key", "kept")]
 
 
+def test_scrubber_redacts_the_userinfo_of_a_url() -> None:
+    assert Scrubber().url("https://user:pass@host/v1/x?a=1") == "https://<redacted>@host/v1/x?a=1"
+
+
+@pytest.mark.parametrize(
+    "name", ["key", "api_key", "api-key", "apikey", "access_token", "token", "KEY", "Api_Key"]
+)
+def test_default_scrubber_redacts_secret_query_parameters_whatever_their_case(name: str) -> None:
+    scrubbed = Scrubber().url(f"https://h.example/v1/x?{name}=s3cr3t&n=2")
+
+    assert "s3cr3t" not in scrubbed
+    assert parse_qsl(urlsplit(scrubbed).query) == [(name, REDACTED), ("n", "2")]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "authorization",
+        "proxy-authorization",
+        "api-key",
+        "x-api-key",
+        "x-goog-api-key",
+        "cookie",
+        "set-cookie",
+        "openai-organization",
+        "openai-project",
+        "anthropic-organization-id",
+        "x-auth-token",
+        "x-amz-security-token",
+    ],
+)
+def test_default_scrubber_redacts_secret_headers(name: str) -> None:
+    original = interaction(
+        request_headers=[(name, "s3cr3t")], response_headers=[(name.upper(), "s3cr3t")]
+    )
+
+    scrubbed = Scrubber().interaction(original)
+
+    assert scrubbed.request.headers == [(name, REDACTED)]
+    assert scrubbed.response.headers == [(name.upper(), REDACTED)]
+
+
 # --------------------------------------------------------------------------------------------
 # find_secrets
 # --------------------------------------------------------------------------------------------
@@ -287,6 +330,38 @@ def test_find_secrets_scans_a_binary_body_without_failing() -> None:
     cassette = cassette_of(interaction(body=body))
 
     assert places(find_secrets(cassette)) == ["interactions[0].response.body"]
+
+
+def test_find_secrets_sees_a_percent_encoded_key_in_a_header() -> None:
+    key = "sk%2Dproj-" + ALPHABET
+    cassette = cassette_of(interaction(response_headers=[("x-echo", key)]))
+
+    assert find_secrets(cassette) == [
+        "interactions[0].response.headers.x-echo: holds an OpenAI-style API key"
+    ]
+
+
+def test_find_secrets_sees_a_json_escaped_key_in_a_body() -> None:
+    body = b'{"echo": "sk\\u002dproj-' + ALPHABET.encode() + b'"}'
+    assert b"\\u002d" in body
+    cassette = cassette_of(interaction(body=body))
+
+    assert find_secrets(cassette) == [
+        "interactions[0].response.body: holds an OpenAI-style API key"
+    ]
+
+
+@pytest.mark.parametrize("word", ["BEARER", "bearer", "Bearer", "BeArEr"])
+def test_find_secrets_sees_a_bearer_token_in_any_letter_case(word: str) -> None:
+    body = f"authorized with {word} {ALPHABET}\n".encode()
+
+    assert find_secrets(cassette_of(interaction(body=body))) == [
+        "interactions[0].response.body: holds a bearer token"
+    ]
+
+
+def test_find_secrets_finds_nothing_in_a_clean_cassette() -> None:
+    assert find_secrets(cassette_of(interaction())) == []
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
-"""Cassettes: recorded HTTP interactions, read from the files many tools write, written in
-llmx-replay's vcrpy-compatible YAML."""
+"""Cassettes: recorded HTTP interactions.
+
+They are read from the files many tools write, and written in llmx-replay's
+vcrpy-compatible YAML.
+"""
 
 from llmx_replay.cassette._load import FORMAT, load_cassette, looks_like_sse, parse_cassette
 from llmx_replay.cassette._match import BodyCanonicalizer, InteractionIndex, RequestKey

@@ -1,6 +1,8 @@
-"""Reading cassettes that other tools wrote: vcrpy and pytest-recording (YAML or JSON),
-their older httpx layout, pydantic-ai's `parsed_body`, Ruby VCR, and single-interaction
-JSON files. Bodies come out decoded; every problem names the file and the field.
+"""Reading cassettes that other tools wrote.
+
+The formats are vcrpy and pytest-recording (YAML or JSON), their older httpx layout,
+pydantic-ai's `parsed_body`, Ruby VCR, and single-interaction JSON files. Bodies come out
+decoded; every problem names the file and the field.
 """
 
 import gzip

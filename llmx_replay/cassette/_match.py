@@ -118,8 +118,10 @@ def _differences(recorded: Any, requested: Any, path: str, found: list[FieldDiff
 
 @dataclass(frozen=True, slots=True)
 class Closest:
-    """The recorded interaction closest to a request that matched none, and where the two
-    differ (the first few differences; `more` says whether there are others)."""
+    """The recorded interaction closest to a request that matched none, and where they differ.
+
+    `differences` holds the first few differences; `more` says whether there are others.
+    """
 
     position: int | None
     differences: tuple[FieldDifference, ...] = ()

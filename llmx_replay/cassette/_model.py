@@ -24,8 +24,11 @@ def first_header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
 
 
 def stored_headers(headers: Iterable[tuple[str, str]], *, decoded: bool) -> list[tuple[str, str]]:
-    """A response's headers as kept beside its stored body: the length headers no longer
-    hold for it, nor its content encoding once the body is `decoded`."""
+    """A response's headers as kept beside its stored body, without those that no longer hold.
+
+    The length headers no longer hold for the stored body, nor its content encoding once the
+    body is `decoded`.
+    """
     wire = _WIRE_HEADERS if decoded else _LENGTH_HEADERS
     return [(key, value) for key, value in headers if key.lower() not in wire]
 
@@ -121,8 +124,10 @@ class Interaction(BaseModel):
 
 
 class CassetteMetadata(BaseModel):
-    """Who recorded a cassette, when, and against what; `note` says more, such as that it
-    was written by hand, and why."""
+    """Who recorded a cassette, when, and against what.
+
+    `note` says more, such as that it was written by hand, and why.
+    """
 
     model_config = ConfigDict(frozen=True)
 

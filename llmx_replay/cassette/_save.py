@@ -105,8 +105,10 @@ def interaction_yaml(interaction: Interaction) -> str:
 
 
 def cassette_yaml(interactions: list[str], metadata: CassetteMetadata | None) -> str:
-    """The file text from its interactions' YAML (see `interaction_yaml`) and metadata:
-    vcrpy's `interactions` and `version`, with llmx-replay's additions beside them."""
+    """The file text from its interactions' YAML (see `interaction_yaml`) and metadata.
+
+    It holds vcrpy's `interactions` and `version`, with llmx-replay's additions beside them.
+    """
     extras: dict[str, Any] = {"format": FORMAT}
     if metadata is not None:
         extras.update(metadata.model_dump(exclude_none=True))
@@ -156,8 +158,11 @@ def _file_mode(path: Path) -> int:
 
 @contextmanager
 def directory_lock(folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock on `folder`, so that writers in other processes (pytest-xdist
-    workers) take turns reading, merging and writing; it leaves no file behind."""
+    """Hold an exclusive lock on `folder`; it leaves no file behind.
+
+    With it, writers in other processes (pytest-xdist workers) take turns reading, merging
+    and writing.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     if fcntl is None:  # Windows: writes stay atomic, but concurrent writers may race
         yield

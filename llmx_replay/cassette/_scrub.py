@@ -43,9 +43,11 @@ _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 @dataclass(frozen=True)
 class Scrubber:
-    """Which header names and query parameters (any case) are replaced with `REDACTED`, in
-    requests and responses alike, before a cassette is written. A password in a URL is
-    always redacted."""
+    """Which header names and query parameters (any case) are replaced with `REDACTED`.
+
+    They are replaced in requests and responses alike, before a cassette is written. A
+    password in a URL is always redacted.
+    """
 
     headers: frozenset[str] = DEFAULT_SECRET_HEADERS
     query_params: frozenset[str] = DEFAULT_SECRET_QUERY_PARAMS
@@ -71,9 +73,11 @@ class Scrubber:
         return urlunsplit(parts)
 
     def matchable_url(self, url: str) -> str:
-        """`url` without its user information and secret query parameters: which key a
-        request carried, or whether the recording tool kept it at all (or redacted it),
-        does not decide a match."""
+        """`url` without its user information and secret query parameters.
+
+        Which key a request carried, or whether the recording tool kept it at all (or
+        redacted it), does not decide a match.
+        """
         parts = urlsplit(url)
         host = parts.netloc.rpartition("@")[2]
         pairs = parse_qsl(parts.query, keep_blank_values=True)

@@ -48,8 +48,11 @@ def load_skeleton(text: str, blocks: list[bytes]) -> Any:
 
 
 class _Reader:
-    """Reads `lines` (indent, content) from the top: each method takes one block at a given
-    indent and returns its value and the position after it."""
+    """Reads `lines` (indent, content) from the top.
+
+    Each method takes one block at a given indent and returns its value and the position
+    after it.
+    """
 
     def __init__(self, lines: list[tuple[int, str]], blocks: list[bytes]) -> None:
         self.lines = lines
@@ -169,8 +172,10 @@ _RESOLVED_STARTS = frozenset(key for key in _RESOLVER.yaml_implicit_resolvers if
 
 @functools.lru_cache(maxsize=4096)
 def _plain(text: str) -> type:
-    """What PyYAML makes of a plain scalar: its type, or `object` for the types (timestamps,
-    merge keys) this reader leaves to PyYAML."""
+    """What PyYAML makes of a plain scalar: its type, or `object`.
+
+    `object` stands for the types (timestamps, merge keys) this reader leaves to PyYAML.
+    """
     if text[:1] not in _RESOLVED_STARTS:
         return str
     tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]

@@ -94,8 +94,10 @@ class CassetteWriter:
             self._fresh = False
 
     def _catch_up(self) -> None:
-        """Take the file as it is now, unless it is what this writer last wrote, or is to be
-        started anew."""
+        """Take the file as it is now.
+
+        Nothing is taken when it is what this writer last wrote, or is to be started anew.
+        """
         if self._fresh:
             return
         stamp = _stamp(self.path)
@@ -137,9 +139,11 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
 
 
 class RunLedger:
-    """The cassettes one run (a pytest session and its xdist workers) has started anew, as
-    empty files in `folder`: every process of the run sees them, and no file time (coarse,
-    or from another machine's clock on a network mount) is trusted."""
+    """The cassettes one run (a pytest session and its xdist workers) has started anew.
+
+    They are kept as empty files in `folder`: every process of the run sees them, and no
+    file time (coarse, or from another machine's clock on a network mount) is trusted.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder

@@ -144,8 +144,11 @@ def _literal(match: re.Match[str], blocks: list[str]) -> str:
 
 
 def load(data: bytes) -> Any:
-    """Parse cassette YAML; files this module wrote take the fast way, in which the literal
-    blocks come back as their UTF-8 bytes (never decoded: a body stays as it was stored)."""
+    """Parse cassette YAML; files this module wrote take the fast way.
+
+    There the literal blocks come back as their UTF-8 bytes (never decoded: a body stays as
+    it was stored).
+    """
     if not data.startswith(MARKER.encode()):
         return yaml.load(data, Loader=_Loader)  # a safe loader subclass
     blocks: list[bytes] = []

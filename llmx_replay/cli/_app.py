@@ -1,5 +1,4 @@
-"""The `llmx-replay` command group, how its errors are shown, and the options its
-commands share.
+"""The `llmx-replay` command group, how its errors are shown, and the options its commands share.
 
 click formats every error; each is shown on one line of standard error with exit status 2:
 click's usage errors and bad parameters, and the `LlmxReplayError`s and unreadable or
@@ -33,8 +32,11 @@ def _show(error: click.ClickException) -> None:
 
 
 class _OneLineErrors(click.Group):
-    """Shows each error click raises on one line, and turns what a command meets (a bad
-    input file, a file it cannot read or write) into click exceptions."""
+    """Shows each error click raises on one line.
+
+    What a command meets (a bad input file, a file it cannot read or write) is turned into a
+    click exception first, so that it is shown the same way.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -82,8 +84,10 @@ def cli() -> None:
 
 
 def bad_option(ctx: click.Context, error: OptionError) -> click.BadParameter:
-    """`error` as click's error for the command's option of the same name, naming the
-    options it mentions by their flags."""
+    """`error` as click's error for the command's option of the same name.
+
+    The options it mentions are named by their flags.
+    """
     params = {param.name: param for param in ctx.command.params}
 
     def flag(name: str) -> str:

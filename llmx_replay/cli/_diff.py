@@ -1,5 +1,7 @@
-"""`llmx-replay diff`: two recordings of the same conversation compared at the event level,
-interaction by interaction (paired by position)."""
+"""`llmx-replay diff`: two recordings of the same conversation compared at the event level.
+
+They are compared interaction by interaction, paired by position.
+"""
 
 import json
 import sys
@@ -40,8 +42,10 @@ _CONTEXT = 20  # characters shown on each side of the first difference between t
 
 @dataclass(frozen=True)
 class Difference:
-    """One thing that differs; `a` and `b` are JSON-ready. For texts, `character` is where
-    they first differ (1-based, as `cmp` counts)."""
+    """One thing that differs; `a` and `b` are JSON-ready.
+
+    For texts, `character` is where they first differ (1-based, as `cmp` counts).
+    """
 
     category: str
     field: str
@@ -223,8 +227,10 @@ _DIFFERENT = 1
 def diff_command(
     a: Path, b: Path, output_format: str, ignore: tuple[str, ...], timing_tolerance: float
 ) -> None:
-    """Compare two recordings of the same conversation, interaction by interaction: text,
-    reasoning, tool calls (not their ids), finish reason, usage, chunking and timing.
+    """Compare two recordings of the same conversation, interaction by interaction.
+
+    It compares text, reasoning, tool calls (not their ids), finish reason, usage, chunking
+    and timing.
 
     Exit status 0 when they are alike, 1 when they differ.
     """

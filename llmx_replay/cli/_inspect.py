@@ -1,5 +1,7 @@
-"""`llmx-replay inspect`: what a recording holds, interaction by interaction, and the facts
-`llmx-replay diff` compares."""
+"""`llmx-replay inspect`: what a recording holds, interaction by interaction.
+
+The facts gathered here are also those `llmx-replay diff` compares.
+"""
 
 import statistics
 from dataclasses import dataclass
@@ -63,8 +65,11 @@ def _played_turn(response: RecordedResponse) -> Turn:
 
 @dataclass(frozen=True)
 class InteractionFacts:
-    """One interaction as `inspect` shows it; times in ms from the start of the request,
-    None when the recording has no timing (cassettes written by other tools)."""
+    """One interaction as `inspect` shows it.
+
+    Times are in ms from the start of the request, None when the recording has no timing
+    (cassettes written by other tools).
+    """
 
     index: int
     method: str
@@ -261,8 +266,10 @@ def _notes(facts: InteractionFacts) -> list[str]:
 
 
 def inspect_text(cassette: Cassette, source: str) -> str:
-    """The report for people: the cassette's facts, a table, then errors and partial
-    recordings in full."""
+    """The report for people.
+
+    It gives the cassette's facts, a table, then errors and partial recordings in full.
+    """
     lines = [f"file: {source}", f"format: {cassette.source_format}"]
     if cassette.metadata is not None:
         lines += [
@@ -284,8 +291,11 @@ def inspect_text(cassette: Cassette, source: str) -> str:
 @click.argument("cassette", type=click.Path(path_type=Path, dir_okay=False))
 @format_option
 def inspect_command(cassette: Path, output_format: str) -> None:
-    """Summarize a cassette (or a raw SSE body): per interaction the request, status,
-    provider, model, chunks, timing, finish reason, usage and whether it is partial."""
+    """Summarize a cassette (or a raw SSE body), interaction by interaction.
+
+    For each it shows the request, status, provider, model, chunks, timing, finish reason,
+    usage and whether it is partial.
+    """
     recording = load_recording(cassette)
     if output_format == "json":
         click.echo(orjson.dumps(inspect_json(recording, str(cassette)), option=orjson.OPT_INDENT_2))

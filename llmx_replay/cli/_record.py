@@ -1,5 +1,8 @@
-"""`llmx-replay record`: the real client sends a conversation to a live provider through the
-recorder, and each response and each retry is reported as it happens."""
+"""`llmx-replay record`: a conversation sent to a live provider, and recorded.
+
+The real client sends it through the recorder, and each response and each retry is reported
+as it happens.
+"""
 
 import os
 import sys
@@ -26,8 +29,11 @@ from llmx_replay.transports import CassetteTransport, RecordingTransport
 
 
 class SessionReport(Protocol):
-    """Where a live session tells what the event stream does not: each response that
-    arrived (a retried failure yields no event) and each wait before a retry."""
+    """Where a live session tells what the event stream does not.
+
+    It is told of each response that arrived (a retried failure yields no event) and of each
+    wait before a retry.
+    """
 
     def interaction(self, index: int, method: str, uri: str, status: int) -> None: ...
 
@@ -53,8 +59,10 @@ class _ReportedResponses(httpx.BaseTransport):
 
 
 class _ReportedRetries:
-    """The client sleeps only before a retry, so each sleep is reported first: a live
-    server is never retried silently."""
+    """A clock that reports each sleep to the session before sleeping.
+
+    The client sleeps only before a retry, so a live server is never retried silently.
+    """
 
     def __init__(self, inner: Clock, session: "LiveSession") -> None:
         self._inner = inner
@@ -73,9 +81,11 @@ class _ReportedRetries:
 
 
 class LiveSession:
-    """One turn sent to a live provider and recorded into `cassette`, every response (each
-    retry's too) as one interaction: added to the cassette (`append`), or replacing it once
-    the first response ends, so that a request that gets no response leaves it untouched.
+    """One turn sent to a live provider and recorded into `cassette`.
+
+    Every response (each retry's too) is one interaction: added to the cassette (`append`),
+    or replacing it once the first response ends, so that a request that gets no response
+    leaves it untouched.
 
     `first_index` is the number of interactions the cassette already holds; `inner` is the
     network (httpx's own transport by default).
@@ -193,11 +203,10 @@ def record(
     overwrite: bool,
     append: bool,
 ) -> None:
-    """Send CONVERSATION.json to a live provider, show the session as it streams, and
-    record it into a cassette.
+    """Send CONVERSATION.json to a live provider and record the session into a cassette.
 
-    Every response is recorded, a retried failure too, so the cassette replays as the
-    session went. Nothing is written when no response arrives.
+    The session is shown as it streams. Every response is recorded, a retried failure too, so
+    the cassette replays as the session went. Nothing is written when no response arrives.
     """
     settings = max_tokens_setting(max_tokens, no_max_tokens)
     if overwrite and append:

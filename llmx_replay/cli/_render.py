@@ -55,8 +55,11 @@ class TextRenderer:
         status: int,
         retried: Sequence[tuple[int, int]] = (),
     ) -> None:
-        """The line that opens a recorded or live interaction's events; `retried` lists the
-        earlier attempts of the same request (index, status), which the client retried."""
+        """The line that opens a recorded or live interaction's events.
+
+        `retried` lists the earlier attempts of the same request (index, status), which the
+        client retried.
+        """
         after = ", ".join(f"#{earlier} {code}" for earlier, code in retried)
         self.line(
             f"== interaction {index}: {method} {uri} -> {status}"

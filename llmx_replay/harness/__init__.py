@@ -1,2 +1,4 @@
-"""The test harness without pytest: a test's cassette session, and playback of recorded
-responses through the protocol."""
+"""The test harness without pytest.
+
+It holds a test's cassette session, and playback of recorded responses through the protocol.
+"""

@@ -135,9 +135,11 @@ def play_response(response: RecordedResponse, playback: Playback) -> Iterator[Re
 def play_attempts(
     responses: Sequence[RecordedResponse], playback: Playback
 ) -> Iterator[ResponseEvent]:
-    """The events of one turn whose attempts were answered with `responses` in turn: the
-    client retries as often as the recording did, waiting as each response asked; the
-    last recorded failure is reported, not retried, since nothing was recorded after it."""
+    """The events of one turn whose attempts were answered with `responses` in turn.
+
+    The client retries as often as the recording did, waiting as each response asked; the
+    last recorded failure is reported, not retried, since nothing was recorded after it.
+    """
     options = playback.replay
     clock = options.clock
     read_timeout = playback.idle_timeout or _DEFAULTS.idle_timeout
@@ -169,9 +171,11 @@ def play_attempts(
 
 
 def turns(cassette: Cassette) -> list[list[int]]:
-    """The cassette's Chat Completions interactions grouped into the turns a client made:
-    a request answered with a retryable failure (429, 5xx) and then sent again, unchanged,
-    is one turn whose attempts are its interactions, in recorded order."""
+    """The cassette's Chat Completions interactions grouped into the turns a client made.
+
+    A request answered with a retryable failure (429, 5xx) and then sent again, unchanged,
+    is one turn whose attempts are its interactions, in recorded order.
+    """
     grouped: list[list[int]] = []
     for index, interaction in enumerate(cassette.interactions):
         if not interaction.request.is_chat_completions:
@@ -208,8 +212,10 @@ def play_interaction(interaction: Interaction, *, mode: StreamMode) -> Iterator[
 
 
 def load_recording(path: Path) -> Cassette:
-    """A cassette file, or a raw SSE body as a cassette of one successful interaction
-    (format `SSE_FORMAT`, no request URI)."""
+    """A cassette file, or a raw SSE body as a cassette of one successful interaction.
+
+    That cassette has the format `SSE_FORMAT` and no request URI.
+    """
     data = read_file(path)
     if not looks_like_sse(data):
         return parse_cassette(data, str(path))

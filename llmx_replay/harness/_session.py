@@ -33,8 +33,10 @@ _REPLAY_KEY = "llmx-replay-no-key-needed"
 
 
 class CassetteOptions(BaseModel):
-    """How a test uses its cassette: the `llmx_cassette` marker's keywords, and the keys of
-    the `llmx_config` fixture that gives their defaults.
+    """How a test uses its cassette.
+
+    These are the `llmx_cassette` marker's keywords, and the keys of the `llmx_config`
+    fixture that gives their defaults.
 
     * `name`: the cassette's path under the cassette folder (``.yaml`` added when it has no
       cassette suffix); by default ``<test module>/<test name>``.
@@ -93,8 +95,10 @@ _KEYWORDS = {"ignore": "match_ignore"}
 
 
 def _option_error(error: ValidationError) -> OptionError:
-    """The first problem pydantic found, as an `OptionError` naming the keyword (and the
-    field in it, for `faults` given as a mapping)."""
+    """The first problem pydantic found, as an `OptionError` naming the keyword.
+
+    For `faults` given as a mapping, it names the field in it too.
+    """
     problems = error.errors(include_url=False)
     first = problems[0]
     location = field_path(first["loc"])
@@ -183,8 +187,10 @@ class CassetteSession:
         return [_json_or_text(request.content) for request in self.requests]
 
     def request_body(self, index: int = -1) -> Any:
-        """The JSON body of one request, the last by default: what to snapshot to see the
-        messages built from the history."""
+        """The JSON body of one request, the last by default.
+
+        Snapshot it to see the messages built from the history.
+        """
         if not self.requests:
             raise LookupError(f"{self.path}: no request was sent through the cassette")
         return _json_or_text(self.requests[index].content)
@@ -248,8 +254,10 @@ class CassetteSession:
         mode: StreamMode = "streaming",
         orphan_calls: OrphanCallPolicy = "abort",
     ) -> AsyncChatClient:
-        """An `AsyncChatClient` whose requests go through the cassette (close it with
-        ``async with``)."""
+        """An `AsyncChatClient` whose requests go through the cassette.
+
+        Close it with ``async with``.
+        """
         chosen, model = self._target(provider, model)
         return AsyncChatClient(
             chosen,
@@ -262,8 +270,9 @@ class CassetteSession:
         )
 
     def play(self, mode: StreamMode = "streaming") -> list[ResponseEvent]:
-        """The events of every turn the cassette holds, as it is on disk now (so with what
-        this test recorded), with the session's pacing and faults.
+        """The events of every turn the cassette holds, with the session's pacing and faults.
+
+        The cassette is played as it is on disk now, so with what this test recorded.
 
         A request answered with 429 or 5xx and then sent again is one turn, retried as
         recorded. Playing counts every recorded interaction as played.
@@ -286,8 +295,11 @@ class CassetteSession:
         return self.transport.misses
 
     def problems(self) -> list[str]:
-        """What makes the test that used this session fail: requests without a recording,
-        and recorded interactions that were never played."""
+        """What makes the test that used this session fail.
+
+        It fails for requests without a recording, and for recorded interactions that were
+        never played.
+        """
         found = [str(miss) for miss in self.misses]
         unplayed = [] if self._played or self.options.allow_unplayed else self.transport.unplayed
         if unplayed:
@@ -303,8 +315,10 @@ class CassetteSession:
         return found
 
     def close(self) -> None:
-        """Close the clients made by `client()` and the transport; a recording whose
-        response was never closed is written, marked as cut short."""
+        """Close the clients made by `client()` and the transport.
+
+        A recording whose response was never closed is written, marked as cut short.
+        """
         for client in self._clients:
             client.close()
         self.transport.close()

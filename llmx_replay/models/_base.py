@@ -6,8 +6,10 @@ from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model
 
 
 class OmitNone(BaseModel):
-    """Fields that are None are left out of dumps, as serde's ``skip_serializing_if`` does,
-    except those named in `_always_written`."""
+    """Fields that are None are left out of dumps, as serde's ``skip_serializing_if`` does.
+
+    Those named in `_always_written` are written all the same.
+    """
 
     model_config = ConfigDict(frozen=True)
 

@@ -15,6 +15,11 @@ from llmx_replay.models.items import ResponseItem
 
 
 class TokenUsage(BaseModel):
+    """The token counts of a turn, from the last complete usage the provider sent.
+
+    Cached and reasoning counts it leaves out are 0, and a missing total is the sum (D11).
+    """
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     input_tokens: int
@@ -25,6 +30,8 @@ class TokenUsage(BaseModel):
 
 
 class RateLimitWindow(BaseModel):
+    """One window of `RateLimits`: how much of it is used, and when it resets."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     used_percent: float
@@ -65,6 +72,8 @@ class _Event:
 
 @dataclass(slots=True)
 class Created(_Event):
+    """The response was created; the seed's variant, which Chat Completions never produces."""
+
     type: Literal["created"] = field(default="created", init=False)
 
 
@@ -86,24 +95,32 @@ class OutputItemDone(_Event):
 
 @dataclass(slots=True)
 class OutputTextDelta(_Event):
+    """A piece of the answer's text."""
+
     type: Literal["output_text_delta"] = field(default="output_text_delta", init=False)
     delta: str
 
 
 @dataclass(slots=True)
 class ReasoningContentDelta(_Event):
+    """A piece of the reasoning's text."""
+
     type: Literal["reasoning_content_delta"] = field(default="reasoning_content_delta", init=False)
     delta: str
 
 
 @dataclass(slots=True)
 class ReasoningSummaryDelta(_Event):
+    """A piece of a reasoning summary; Chat Completions never produces it."""
+
     type: Literal["reasoning_summary_delta"] = field(default="reasoning_summary_delta", init=False)
     delta: str
 
 
 @dataclass(slots=True)
 class ReasoningSummaryPartAdded(_Event):
+    """A reasoning summary part started; Chat Completions never produces it."""
+
     type: Literal["reasoning_summary_part_added"] = field(
         default="reasoning_summary_part_added", init=False
     )
@@ -111,6 +128,8 @@ class ReasoningSummaryPartAdded(_Event):
 
 @dataclass(slots=True)
 class RateLimits(_Event):
+    """The provider's rate-limit windows; Chat Completions never produces them."""
+
     type: Literal["rate_limits"] = field(default="rate_limits", init=False)
     primary: RateLimitWindow | None = None
     secondary: RateLimitWindow | None = None

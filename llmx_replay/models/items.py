@@ -27,16 +27,22 @@ class _Model(BaseModel):
 
 
 class InputText(_Model):
+    """A text part of a message or of a tool result."""
+
     type: Literal["input_text"] = "input_text"
     text: str
 
 
 class InputImage(_Model):
+    """An image part of a message or of a tool result, given by its URL."""
+
     type: Literal["input_image"] = "input_image"
     image_url: str
 
 
 class OutputText(_Model):
+    """A text part of what the model answered."""
+
     type: Literal["output_text"] = "output_text"
     text: str
 
@@ -46,11 +52,15 @@ FunctionCallOutputContentItem = Annotated[InputText | InputImage, Field(discrimi
 
 
 class SummaryText(_Model):
+    """A part of a reasoning item's summary."""
+
     type: Literal["summary_text"] = "summary_text"
     text: str
 
 
 class ReasoningText(_Model):
+    """A part of a reasoning item's text."""
+
     type: Literal["reasoning_text"] = "reasoning_text"
     text: str
 
@@ -99,6 +109,8 @@ class FunctionCallOutputPayload(_Model):
 
 
 class ExecAction(_Model):
+    """What a local shell call runs: a command, with its timeout, folder, environment and user."""
+
     type: Literal["exec"] = "exec"
     command: list[str]
     timeout_ms: int | None = None
@@ -111,11 +123,15 @@ LocalShellStatus = Literal["completed", "in_progress", "incomplete"]
 
 
 class SearchAction(_Model):
+    """A web search call's action: searching for `query`."""
+
     type: Literal["search"] = "search"
     query: str
 
 
 class OtherAction(_Model):
+    """A web search call's action other than a search; what it held is not kept."""
+
     type: Literal["other"] = "other"
 
     @model_validator(mode="before")
@@ -136,6 +152,8 @@ WebSearchAction = Annotated[
 
 
 class GhostCommit(_Model):
+    """The commit a `GhostSnapshot` records, with the untracked files and folders already there."""
+
     id: str
     parent: str | None = None
     preexisting_untracked_files: list[str] = []
@@ -143,6 +161,8 @@ class GhostCommit(_Model):
 
 
 class Message(_Model):
+    """A message of the conversation: who sent it (`role`) and its content parts."""
+
     type: Literal["message"] = "message"
     id: str | None = Field(default=None, exclude=True)
     role: str
@@ -155,6 +175,8 @@ class Message(_Model):
 
 
 class Reasoning(_Model):
+    """The model's reasoning: its summary, its text (`content`) and any encrypted content."""
+
     type: Literal["reasoning"] = "reasoning"
     id: str = Field(default="", exclude=True)
     summary: list[SummaryText]
@@ -179,6 +201,8 @@ class Reasoning(_Model):
 
 
 class LocalShellCall(_Model):
+    """A call of the local shell tool: the action to run, and its status."""
+
     type: Literal["local_shell_call"] = "local_shell_call"
     id: str | None = Field(default=None, exclude=True)
     call_id: str | None = None
@@ -187,6 +211,8 @@ class LocalShellCall(_Model):
 
 
 class FunctionCall(_Model):
+    """A call of a function tool; `arguments` is the text the model wrote, meant to be JSON."""
+
     type: Literal["function_call"] = "function_call"
     id: str | None = Field(default=None, exclude=True)
     name: str
@@ -195,12 +221,16 @@ class FunctionCall(_Model):
 
 
 class FunctionCallOutput(_Model):
+    """A function call's result, answering the call with the same `call_id`."""
+
     type: Literal["function_call_output"] = "function_call_output"
     call_id: str
     output: FunctionCallOutputPayload
 
 
 class CustomToolCall(OmitNone):
+    """A call of a custom (freeform) tool, with the text `input` the model wrote for it."""
+
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     type: Literal["custom_tool_call"] = "custom_tool_call"
@@ -212,12 +242,16 @@ class CustomToolCall(OmitNone):
 
 
 class CustomToolCallOutput(_Model):
+    """A custom tool call's result, answering the call with the same `call_id`."""
+
     type: Literal["custom_tool_call_output"] = "custom_tool_call_output"
     call_id: str
     output: str
 
 
 class WebSearchCall(OmitNone):
+    """A web search the provider ran for the model; it has no Chat form and is never sent."""
+
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     type: Literal["web_search_call"] = "web_search_call"
@@ -227,6 +261,8 @@ class WebSearchCall(OmitNone):
 
 
 class GhostSnapshot(_Model):
+    """A snapshot of the working tree kept in the history as a commit; never sent to a model."""
+
     type: Literal["ghost_snapshot"] = "ghost_snapshot"
     ghost_commit: GhostCommit
 

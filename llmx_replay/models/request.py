@@ -14,15 +14,21 @@ class _Body(BaseModel):
 
 
 class TextPart(_Body):
+    """A text part of a message's content."""
+
     type: Literal["text"] = "text"
     text: str
 
 
 class ImageUrl(_Body):
+    """The URL of an image part."""
+
     url: str
 
 
 class ImagePart(_Body):
+    """An image part of a message's content."""
+
     type: Literal["image_url"] = "image_url"
     image_url: ImageUrl
 
@@ -31,17 +37,23 @@ ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
 
 
 class FunctionCallBody(_Body):
+    """The function a tool call calls, and its arguments as JSON text."""
+
     name: str
     arguments: str
 
 
 class FunctionToolCall(_Body):
+    """An assistant's call of a function tool, as a `tool_calls` entry."""
+
     id: str
     type: Literal["function"] = "function"
     function: FunctionCallBody
 
 
 class LocalShellToolCall(_Body):
+    """An assistant's local shell call, as a `tool_calls` entry."""
+
     id: str
     type: Literal["local_shell_call"] = "local_shell_call"
     status: LocalShellStatus
@@ -49,11 +61,15 @@ class LocalShellToolCall(_Body):
 
 
 class CustomCallBody(_Body):
+    """The custom tool a tool call calls, and the text it gives it."""
+
     name: str
     input: str
 
 
 class CustomChatToolCall(_Body):
+    """An assistant's call of a custom tool, as a `tool_calls` entry."""
+
     id: str | None
     type: Literal["custom"] = "custom"
     custom: CustomCallBody
@@ -77,6 +93,8 @@ class ChatMessage(OmitNone):
 
 
 class FunctionDefinition(_Body):
+    """A function tool as the model sees it: name, description, strictness and parameters."""
+
     name: str
     description: str
     strict: bool
@@ -84,10 +102,14 @@ class FunctionDefinition(_Body):
 
 
 class CacheControl(_Body):
+    """Anthropic's prompt-cache marker, set on the last tool (seed §5)."""
+
     type: Literal["ephemeral"] = "ephemeral"
 
 
 class ChatTool(OmitNone):
+    """One entry of `tools`: a function tool, the last one carrying Anthropic's cache marker."""
+
     type: Literal["function"] = "function"
     function: FunctionDefinition
     cache_control: CacheControl | None = None

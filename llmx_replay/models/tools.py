@@ -20,10 +20,14 @@ class _Schema(OmitNone):
 
 
 class BooleanSchema(_Schema):
+    """A ``boolean`` JSON schema."""
+
     type: Literal["boolean"] = "boolean"
 
 
 class StringSchema(_Schema):
+    """A ``string`` JSON schema."""
+
     type: Literal["string"] = "string"
 
 
@@ -41,11 +45,15 @@ class NumberSchema(_Schema):
 
 
 class ArraySchema(_Schema):
+    """An ``array`` JSON schema whose every item has the schema `items`."""
+
     type: Literal["array"] = "array"
     items: "JsonSchema"
 
 
 class ObjectSchema(_Schema):
+    """An ``object`` JSON schema; its properties go out sorted by name, as the seed sends them."""
+
     type: Literal["object"] = "object"
     properties: dict[str, "JsonSchema"]
     required: list[str] | None = None
@@ -83,6 +91,8 @@ class _Tool(BaseModel):
 
 
 class FunctionTool(_Tool):
+    """A function tool the model may call, with the JSON schema of its parameters."""
+
     type: Literal["function"] = "function"
     name: str
     description: str = ""
@@ -91,20 +101,28 @@ class FunctionTool(_Tool):
 
 
 class LocalShellTool(_Tool):
+    """The local shell tool; it has no Chat form, so requests leave it out."""
+
     type: Literal["local_shell"] = "local_shell"
 
 
 class WebSearchTool(_Tool):
+    """The web search tool; it has no Chat form, so requests leave it out."""
+
     type: Literal["web_search"] = "web_search"
 
 
 class FreeformFormat(_Tool):
+    """The grammar of a freeform tool's input: its `syntax` and `definition`."""
+
     type: str
     syntax: str
     definition: str
 
 
 class FreeformTool(_Tool):
+    """A custom tool taking free text in `format`; it has no Chat form, so requests leave it out."""
+
     type: Literal["custom"] = "custom"
     name: str
     description: str = ""

@@ -1,5 +1,7 @@
-"""Bytes of one response body -> the events a caller sees: decode, process, and keep what
-the mode shows."""
+"""Bytes of one response body -> the events a caller sees.
+
+The bytes are decoded and processed, and what the mode shows is kept.
+"""
 
 from typing import Literal
 

@@ -78,9 +78,11 @@ class ChatStreamProcessor:
     )
 
     def __init__(self, *, whole_text: bool = False, whole_reasoning: bool = False) -> None:
-        """A finished message or reasoning has one part per delta, as in the seed, unless
-        `whole_text` / `whole_reasoning` ask for one whole part: what the consumer modes
-        would turn them into anyway."""
+        """A finished message or reasoning has one part per delta, as in the seed.
+
+        `whole_text` / `whole_reasoning` ask for one whole part instead: what the consumer
+        modes would turn them into anyway.
+        """
         self._whole_text = whole_text
         self._whole_reasoning = whole_reasoning
         self._text: list[str] | None = None

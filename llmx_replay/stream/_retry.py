@@ -18,8 +18,10 @@ def backoff(attempt: int, rng: random.Random) -> float:
 
 
 def retry_after(headers: Mapping[str, str], now: datetime) -> float | None:
-    """The wait a response asks for: `retry-after-ms`, or `Retry-After` in seconds or as an
-    HTTP date (D13). None when it asks for nothing readable."""
+    """The wait a response asks for, or None when it asks for nothing readable.
+
+    The wait is `retry-after-ms`, or `Retry-After` in seconds or as an HTTP date (D13).
+    """
     milliseconds = _seconds(headers.get("retry-after-ms"))
     if milliseconds is not None:
         return milliseconds / 1000
@@ -78,8 +80,11 @@ def _status_error(
 def failed_status_error(
     attempt: int, status: int, reason: str, body: bytes, *, max_retries: int
 ) -> ErrorEvent | None:
-    """The error that ends a turn whose attempt number `attempt` was answered with the
-    failed `status` (quoting the provider's message in `body`), or None when it is retried."""
+    """The error that ends a turn after a failed attempt, or None when it is retried.
+
+    Attempt number `attempt` was answered with the failed `status`; the error quotes the
+    provider's message in `body`.
+    """
     if not is_retryable(status):
         return _status_error(
             "unexpected_status", status, f"unexpected status {status} {reason}", body

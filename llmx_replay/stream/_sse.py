@@ -27,8 +27,9 @@ class ServerSentEvent(NamedTuple):
 
 
 def _plain_data(region: bytes) -> list[bytes] | None:
-    """The data of each event when `region` holds only one-line ``data: ...`` events (what
-    providers send), found in two passes over the bytes; None for anything else.
+    r"""The data of each event when `region` holds only one-line ``data: ...`` events, else None.
+
+    Those are what providers send; the data is found in two passes over the bytes.
 
     Splitting at ``\n\ndata: `` leaves a newline in some piece unless every block was a
     single ``data:`` line, so counting the newlines is enough to tell.
@@ -138,8 +139,10 @@ class SSEDecoder:
         return chunk, None
 
     def _complete_region(self, chunk: bytes) -> bytes | None:
-        """Add `chunk`; return the lines now closed by a blank line (without that last blank
-        line), or None when no event is complete yet."""
+        """Add `chunk`; return the lines now closed by a blank line, if an event is complete.
+
+        The closing blank line itself is left out; None means no event is complete yet.
+        """
         if not self._started:
             head = self._buffer + chunk
             if len(head) < len(_BOM) and _BOM.startswith(head):

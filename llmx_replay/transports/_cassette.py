@@ -16,8 +16,9 @@ from llmx_replay.transports._replay import Player
 
 
 class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
-    """Replays the cassette at `path` and, as `record_mode` allows, records new exchanges
-    into it through `inner` (the network by default).
+    """Replays the cassette at `path`, and records new exchanges into it as `record_mode` allows.
+
+    New exchanges go through `inner` (the network by default).
 
     In mode ``rewrite`` the transport starts the cassette anew, unless `run_ledger` says its
     run already did (another test sharing the cassette): then it adds to it.

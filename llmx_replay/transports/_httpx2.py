@@ -92,9 +92,11 @@ class _AsyncStream(httpx2.AsyncByteStream):
 
 
 class Httpx2Transport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
-    """An httpx2 transport, sync and async, that sends each request through `transport`,
-    one of our httpx transports (`RecordingTransport`, `ReplayTransport`,
-    `CassetteTransport`) or any other."""
+    """An httpx2 transport, sync and async, that sends each request through `transport`.
+
+    `transport` is one of our httpx transports (`RecordingTransport`, `ReplayTransport`,
+    `CassetteTransport`) or any other.
+    """
 
     def __init__(self, transport: httpx.BaseTransport | httpx.AsyncBaseTransport) -> None:
         self.transport = transport
@@ -129,8 +131,10 @@ class Httpx2Transport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
 
 
 def for_httpx2(transport: httpx.BaseTransport | httpx.AsyncBaseTransport) -> Httpx2Transport:
-    """`transport` as an httpx2 transport, for ``httpx2.Client(transport=...)`` or
-    ``httpx2.AsyncClient(transport=...)``, and so for the openai SDK's ``http_client``::
+    """`transport` as an httpx2 transport.
+
+    It is for ``httpx2.Client(transport=...)`` or ``httpx2.AsyncClient(transport=...)``, and
+    so for the openai SDK's ``http_client``::
 
         http = httpx2.Client(transport=for_httpx2(ReplayTransport("chat.yaml")))
         client = openai.OpenAI(base_url=..., api_key="unused", http_client=http)

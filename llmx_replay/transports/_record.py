@@ -34,8 +34,11 @@ _NEVER_CLOSED = "the caller never closed the response"
 
 
 def _decoded(pieces: list[bytes], encoding: str | None) -> list[bytes] | None:
-    """The wire pieces without their gzip or deflate encoding (raw deflate too, as httpx
-    reads it), piece by piece; None when they cannot be decoded and are kept as they came."""
+    """The wire pieces without their gzip or deflate encoding, piece by piece, or None.
+
+    Raw deflate is decoded too, as httpx reads it. None means they cannot be decoded and are
+    kept as they came.
+    """
     encoding = (encoding or "").strip().lower()
     if encoding in ("gzip", "x-gzip"):
         attempts = [16 + zlib.MAX_WBITS]

@@ -49,8 +49,11 @@ def _paced(response: RecordedResponse, pacing: Pacing, speed: float) -> list[Pie
 
 
 def _event_pieces(pieces: list[Piece]) -> list[Piece]:
-    """The same bytes cut after each SSE event; an event waits for the chunks up to the one
-    that completes it, each chunk's wait counted once."""
+    """The same bytes cut after each SSE event.
+
+    An event waits for the chunks up to the one that completes it, each chunk's wait counted
+    once.
+    """
     body = b"".join(piece.data for piece in pieces)
     chunk_ends: list[int] = []
     position = 0
@@ -156,8 +159,10 @@ class _ReplayStream(httpx.SyncByteStream, httpx.AsyncByteStream):
 
 
 def replayed_pieces(response: RecordedResponse, options: ReplayOptions) -> list[Piece]:
-    """The body of `response` as it is replayed: its recorded chunks, paced and broken as
-    `options` ask."""
+    """The body of `response` as it is replayed.
+
+    Its recorded chunks are paced and broken as `options` ask.
+    """
     pieces = _paced(response, options.pacing, options.speed)
     if options.faults.touches_events:
         pieces = _with_faults(pieces, options.faults)
