@@ -44,9 +44,10 @@ test's cassette under ``cassettes/<module name>/<test name>.yaml``.
 is under ``.invalid``: no arm can reach a network, and a vcrpy test that did not replay would
 fail. Each arm first runs once untimed, and must pass all N tests (a failing arm stops the
 benchmark with its output). Then R rounds (``--rounds``, default 5) run every arm once, in
-an order rotated by one each round, because the machine is shared and noisy. The
-subprocesses keep their bytecode under the project folder (``PYTHONPYCACHEPREFIX``), so no
-run recompiles what an earlier one compiled, and nothing is written beside the sources.
+an order rotated by one each round (``benchmarks/_harness.py``), because the machine is
+shared and noisy. The subprocesses keep their bytecode under the project folder
+(``PYTHONPYCACHEPREFIX``), so no run recompiles what an earlier one compiled, and nothing is
+written beside the sources.
 
 Figures: per arm, the medians over rounds of the whole pytest process's wall time, its CPU
 time (user + system, less sensitive to other load) and pytest's own reported duration;
@@ -71,10 +72,8 @@ import argparse
 import contextlib
 import cProfile
 import gc
-import importlib.metadata
 import io
 import os
-import platform
 import pstats
 import re
 import resource
@@ -90,10 +89,13 @@ from pathlib import Path
 import httpx
 import orjson
 
-# Benchmark the working tree, whether or not the package is installed in the environment.
+# Benchmark the working tree, whether or not the package is installed in the environment;
+# and import the shared harness from beside this script, however it is started.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import llmx_replay
+from _harness import median_difference, print_versions, rotations, timed
+
 from llmx_replay import CassetteOptions, CassetteSession, ChatClient, ReplayOptions, VirtualClock
 from llmx_replay.cassette import _yaml, load_cassette, parse_cassette
 from llmx_replay.models.events import Completed, OutputTextDelta, ResponseEvent
@@ -135,7 +137,9 @@ def answer_events() -> tuple[list[bytes], str]:
     texts += [f" {_WORDS[(index * 7) % len(_WORDS)]}" for index in range(CONTENT_DELTAS - 1)]
     deltas: list[dict[str, object]] = [{"role": "assistant", "content": texts[0]}]
     deltas += [{"content": text} for text in texts[1:]]
-    choices = [{"index": 0, "delta": delta, "finish_reason": None} for delta in deltas]
+    choices: list[dict[str, object]] = [
+        {"index": 0, "delta": delta, "finish_reason": None} for delta in deltas
+    ]
     choices.append({"index": 0, "delta": {}, "finish_reason": "stop"})
     events = [b"data: " + orjson.dumps({**envelope, "choices": [c]}) + b"\n\n" for c in choices]
     events.append(b"data: [DONE]\n\n")
@@ -458,9 +462,8 @@ def run_arm(root: Path, arm: str, tests: int, probe: Path | None = None) -> Run:
 
 def run_rounds(root: Path, arms: Sequence[str], tests: int, rounds: int) -> dict[str, list[Run]]:
     runs: dict[str, list[Run]] = {arm: [] for arm in arms}
-    for index in range(rounds):
-        shift = index % len(arms)
-        for arm in [*arms[shift:], *arms[:shift]]:
+    for index, order in enumerate(rotations(arms, rounds)):
+        for arm in order:
             runs[arm].append(run_arm(root, arm, tests))
         walls = "  ".join(f"{arm} {runs[arm][-1].wall:.2f}s" for arm in arms)
         print(f"  round {index + 1}/{rounds}: {walls}", flush=True)
@@ -483,7 +486,7 @@ class Row:
 
 def summarize(runs: dict[str, list[Run]], tests: int) -> list[Row]:
     def median(arm: str, metric: str) -> float:
-        return statistics.median(getattr(run, metric) for run in runs[arm])
+        return statistics.median(float(getattr(run, metric)) for run in runs[arm])
 
     rows = []
     for arm, arm_runs in runs.items():
@@ -491,8 +494,8 @@ def summarize(runs: dict[str, list[Run]], tests: int) -> list[Row]:
         overheads = {
             metric: (medians[metric] - median(BARE, metric)) / tests * 1e3 for metric in METRICS
         }
-        pairs = zip(arm_runs, runs[BARE], strict=True)
-        paired = statistics.median((a.wall - b.wall) / tests * 1e3 for a, b in pairs)
+        walls = [run.wall for run in arm_runs]
+        paired = median_difference(walls, [run.wall for run in runs[BARE]]) / tests * 1e3
         rows.append(Row(arm, medians, overheads, paired))
     return rows
 
@@ -557,13 +560,7 @@ def verdict(rows: list[Row]) -> float:
 
 
 def _median_us(function: Callable[[], object], reps: int) -> float:
-    times = []
-    for _ in range(reps):
-        gc.collect()
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e6
+    return statistics.median(timed(function) for _ in range(reps)) * 1e6
 
 
 def time_pieces(cassette: Path, text: str, reps: int) -> None:
@@ -650,9 +647,8 @@ def probe_phases(root: Path, arms: Sequence[str], tests: int, runs: int) -> None
     runs of each arm."""
     found: dict[str, list[dict[str, float]]] = {arm: [] for arm in arms}
     probe = root / "probe.json"
-    for index in range(runs):
-        shift = index % len(arms)
-        for arm in [*arms[shift:], *arms[:shift]]:
+    for order in rotations(arms, runs):
+        for arm in order:
             wall = run_arm(root, arm, tests, probe=probe).wall
             result = orjson.loads(probe.read_bytes())
             result["session_rest"] = result["session"] - result["collection"] - result["protocol"]
@@ -743,16 +739,7 @@ def profile_pytest(root: Path, tests: int, top: int) -> None:
 # --------------------------------------------------------------------------- main
 
 
-def print_versions() -> None:
-    print(f"python {platform.python_version()} ({platform.python_implementation()})")
-    print(f"llmx_replay {llmx_replay.__version__} ({Path(llmx_replay.__file__).parent})")
-    for dist in ("pytest", "vcrpy", "pytest-recording", "syrupy", "httpx", "pyyaml", "pydantic"):
-        print(f"{dist} {importlib.metadata.version(dist)}")
-    import yaml
-
-    print(f"libyaml: {yaml.__with_libyaml__}; gc enabled: {gc.isenabled()}; ", end="")
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"machine: {platform.machine()}, {cpus} CPUs")
+VERSIONS = ("pytest", "vcrpy", "pytest-recording", "syrupy", "httpx", "pyyaml", "pydantic")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -778,7 +765,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
-    print_versions()
+    print_versions(VERSIONS, libyaml=True)
     arms = [BARE, LLMX, VCRPY] + ([] if args.skip_default_transport else [VCRPY_DEFAULT])
     with tempfile.TemporaryDirectory(prefix="llmx-fixture-overhead-") as scratch:
         root = args.keep or Path(scratch)

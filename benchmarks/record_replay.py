@@ -23,10 +23,10 @@
    vcrpy's and cassetter's replays of their cassettes for contrast; and the openai SDK
    through ``for_httpx2(ReplayTransport)`` vs over ``httpx2.MockTransport``.
 
-The method of replay_throughput.py: each round times every row once, in an order rotated by
-one each round; ``gc.collect()`` runs before each timed call, outside the timing; figures are
-medians over rounds and ratios are medians of per-round ratios. What each tool replays is
-checked once, outside the timing.
+The method of ``benchmarks/_harness.py``: each round times every row once, in an order
+rotated by one each round; ``gc.collect()`` runs before each timed call, outside the timing;
+figures are medians over rounds and ratios are medians of per-round ratios. What each tool
+replays is checked once, outside the timing.
 
 Run from the repository root, with the ``bench`` extra and vcrpy and cassetter installed::
 
@@ -37,8 +37,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import importlib.metadata
-import platform
+import importlib
 import random
 import socket
 import statistics
@@ -58,11 +57,13 @@ import httpx2
 import openai
 import orjson
 import vcr  # type: ignore[import-untyped]
-import yaml
 from vcr.serialize import deserialize as vcr_deserialize  # type: ignore[import-untyped]
 from vcr.serializers import yamlserializer  # type: ignore[import-untyped]
 
+# The shared harness and replay_throughput's body generator, from beside this script; the
+# working tree's llmx_replay (replay_throughput puts the repository root first on sys.path).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import median_difference, median_ratio, print_versions, rotations, timed
 from replay_throughput import Body, Server, check_events, generate_body
 
 import llmx_replay
@@ -120,29 +121,17 @@ class Row:
 
 def _timed(row: Row) -> float:
     state = row.setup()
-    gc.collect()
-    start = time.perf_counter()
     try:
-        row.run(state)
-        return time.perf_counter() - start
+        return timed(partial(row.run, state))
     finally:
         row.teardown(state)
 
 
 def run_rounds(rows: Sequence[Row], rounds: int) -> None:
-    """Every row once a round, the order rotated by one each round."""
-    for index in range(rounds):
-        shift = index % len(rows)
-        for row in [*rows[shift:], *rows[:shift]]:
+    """Every row once a round, in the harness's rotated order; times kept in each row."""
+    for order in rotations(rows, rounds):
+        for row in order:
             row.times.append(_timed(row))
-
-
-def median_ratio(numerators: Sequence[float], denominators: Sequence[float]) -> float:
-    return statistics.median(a / b for a, b in zip(numerators, denominators, strict=True))
-
-
-def median_difference(minuends: Sequence[float], subtrahends: Sequence[float]) -> float:
-    return statistics.median(a - b for a, b in zip(minuends, subtrahends, strict=True))
 
 
 def _drain(response: httpx.Response) -> bytes:
@@ -920,20 +909,10 @@ def section_throughput(rig: LoadRig, rounds: int, sdk_rounds: int) -> list[str]:
 # --------------------------------------------------------------------------- main
 
 
-def print_versions() -> None:
-    print(f"python {platform.python_version()} ({platform.python_implementation()})")
-    print(f"llmx_replay {llmx_replay.__version__} ({Path(llmx_replay.__file__).parent})")
-    for name in (
-        *("httpx", "httpcore", "httpx2", "openai", "vcrpy", "PyYAML", "cassetter"),
-        *("pydantic", "orjson"),
-    ):
-        try:
-            version = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            version = "not installed"
-        print(f"{name} {version}")
-    print(f"libyaml: {yaml.__with_libyaml__}; gc enabled: {gc.isenabled()}")
-    print(f"machine: {platform.machine()}, {len(__import__('os').sched_getaffinity(0))} CPUs")
+VERSIONS = (
+    *("httpx", "httpcore", "httpx2", "openai", "vcrpy", "PyYAML", "cassetter"),
+    *("pydantic", "orjson"),
+)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -950,7 +929,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
-    print_versions()
+    print_versions(VERSIONS, libyaml=True)
     if cassetter is None:
         print("cassetter is not installed: its rows are left out")
     quick = args.quick

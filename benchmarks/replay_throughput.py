@@ -12,7 +12,7 @@ What is measured, per body size (1k, 10k and 100k events by default):
 * ``SDK``: ``openai.OpenAI`` over ``httpx2.MockTransport``: ``chat.completions.create(...,
   stream=True)``, one full request per round, every chunk iterated.
 
-How (the method of ``shared/notes/performance-baseline.md``):
+How (the method of ``shared/notes/performance-baseline.md``, in ``benchmarks/_harness.py``):
 
 * Bodies are generated, seeded and so identical from run to run: OpenAI-shaped
   ``chat.completion.chunk`` events of ~320 bytes of compact raw-UTF-8 JSON. One role chunk,
@@ -36,16 +36,12 @@ Run from the repository root::
 """
 
 import argparse
-import gc
-import importlib.metadata
-import os
-import platform
 import random
 import statistics
 import string
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -56,10 +52,13 @@ import httpx2
 import openai
 import orjson
 
-# Benchmark the working tree, whether or not the package is installed in the environment.
+# Benchmark the working tree, whether or not the package is installed in the environment;
+# and import the shared harness from beside this script, however it is started.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import llmx_replay
+from _harness import Method, median_ratio, print_versions, run_rounds
+
 from llmx_replay import ChatClient, EventPipeline, StreamMode
 from llmx_replay.models import (
     Completed,
@@ -255,7 +254,6 @@ class Server:
 
 # --------------------------------------------------------------------------- methods
 
-Method = Callable[[], object]
 _MESSAGES: list[Any] = [{"role": "user", "content": "hi"}]
 _USER_HI = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
 _PROMPT = Prompt.model_validate({"input": [_USER_HI]})
@@ -349,30 +347,7 @@ def check_all(body: Body, rig: "Rig") -> None:
     _check(chunks == body.events, f"SDK: {chunks} chunks for {body.events} events")
 
 
-# --------------------------------------------------------------------------- timing
-
-
-def _timed(method: Method) -> float:
-    gc.collect()
-    start = time.perf_counter()
-    method()
-    return time.perf_counter() - start
-
-
-def run_rounds(methods: dict[str, Method], rounds: int, sdk_rounds: int) -> dict[str, list[float]]:
-    """Per-round times; every method once a round, the order rotated by one each round.
-
-    The SDK runs in the first `sdk_rounds` rounds only; its list is shorter then.
-    """
-    names = list(methods)
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for index in range(rounds):
-        shift = index % len(names)
-        for name in names[shift:] + names[:shift]:
-            if name == SDK and index >= sdk_rounds:
-                continue
-            times[name].append(_timed(methods[name]))
-    return times
+# --------------------------------------------------------------------------- figures
 
 
 @dataclass(frozen=True)
@@ -384,18 +359,15 @@ class Row:
     sdk_speedup: float | None
 
 
-def _median_ratio(numerators: list[float], denominators: list[float]) -> float:
-    return statistics.median(a / b for a, b in zip(numerators, denominators, strict=False))
-
-
 def summarize(times: dict[str, list[float]], events: int) -> list[Row]:
     rows: list[Row] = []
     for name, seconds in times.items():
         median = statistics.median(seconds)
+        # The SDK may have run in fewer (the first) rounds: the rounds both have are paired.
         speedup = None
         if name.startswith("ours"):
-            speedup = _median_ratio(times[SDK], seconds)
-        x_floor = _median_ratio(seconds, times[FLOOR])
+            speedup = median_ratio(times[SDK], seconds, strict=False)
+        x_floor = median_ratio(seconds, times[FLOOR], strict=False)
         rows.append(Row(name, median, events / median, x_floor, speedup))
     return rows
 
@@ -403,16 +375,7 @@ def summarize(times: dict[str, list[float]], events: int) -> list[Row]:
 # --------------------------------------------------------------------------- output
 
 
-def print_versions() -> None:
-    print(f"python {platform.python_version()} ({platform.python_implementation()})")
-    print(f"llmx_replay {llmx_replay.__version__} ({Path(llmx_replay.__file__).parent})")
-    for dist in ("pydantic", "pydantic-core", "orjson", "httpx", "openai", "httpx2", "jiter"):
-        print(f"{dist} {importlib.metadata.version(dist)}")
-    print(f"gc enabled: {gc.isenabled()}; machine: {platform.machine()}, {_cpus()} CPUs")
-
-
-def _cpus() -> str:
-    return str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+VERSIONS = ("pydantic", "pydantic-core", "orjson", "httpx", "openai", "httpx2", "jiter")
 
 
 def print_table(body: Body, rows: list[Row], rounds: int, sdk_rounds: int) -> None:
@@ -495,7 +458,8 @@ def bench_size(size: int, args: argparse.Namespace, rig: Rig) -> list[Row]:
     body = generate_body(size)
     methods = rig.serve(body)
     rounds, sdk_rounds = rounds_for(size, args)
-    rows = summarize(run_rounds(methods, rounds, sdk_rounds), body.events)
+    times = run_rounds(methods, rounds, limits={SDK: sdk_rounds})
+    rows = summarize(times, body.events)
     print_table(body, rows, rounds, sdk_rounds)
     return rows
 
@@ -503,7 +467,7 @@ def bench_size(size: int, args: argparse.Namespace, rig: Rig) -> list[Row]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
-    print_versions()
+    print_versions(VERSIONS)
     rig = Rig.build()
     warm_up(rig)
     print(LEGEND)
