@@ -122,6 +122,12 @@ def _publish(value: Any) -> Any:
 for _name in __all__:
     if _name not in _LAZY and not _name.startswith("__"):
         _publish(globals()[_name])
+del _name
+
+
+def __dir__() -> list[str]:
+    """The module's names, with those loaded on first use."""
+    return sorted({*globals(), *_LAZY})
 
 
 def __getattr__(name: str) -> Any:

@@ -32,6 +32,37 @@ _CONNECT_TIMEOUT = 30.0
 _NO_COOKIES = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
+def response_events(response: httpx.Response, mode: StreamMode) -> Iterator[ResponseEvent]:
+    """The events of a successful response's body, read as it arrives; closes the response.
+
+    A read timeout is the idle timeout, and any other network error ends the turn with the
+    events received so far.
+    """
+    pipeline = EventPipeline(mode, status=response.status_code)
+    try:
+        for chunk in response.iter_bytes():
+            yield from pipeline.feed(chunk)
+            if pipeline.done:
+                return
+        yield from pipeline.end()
+    except httpx.TimeoutException:
+        yield from pipeline.idle_timeout()
+    except httpx.HTTPError as error:
+        yield from pipeline.read_failed(error)
+    finally:
+        response.close()
+
+
+def error_body(response: httpx.Response) -> bytes:
+    """A failed response's body, read whole; closes the response."""
+    try:
+        return response.read()
+    except httpx.HTTPError:
+        return b""  # An unreadable error body still leaves its status to act on.
+    finally:
+        response.close()
+
+
 class _ClientBase:
     def __init__(
         self,
@@ -163,34 +194,13 @@ class ChatClient(_ClientBase):
                 outcome = self._after_connection_error(attempt, error)
             else:
                 if response.is_success:
-                    yield from self._events(response)
+                    yield from response_events(response, self.mode)
                     return
-                try:
-                    body = response.read()
-                except httpx.HTTPError:
-                    body = b""  # An unreadable error body still leaves its status to act on.
-                finally:
-                    response.close()
-                outcome = self._after_status(attempt, response, body)
+                outcome = self._after_status(attempt, response, error_body(response))
             if isinstance(outcome, ErrorEvent):
                 yield outcome
                 return
             self._clock.sleep(outcome)
-
-    def _events(self, response: httpx.Response) -> Iterator[ResponseEvent]:
-        pipeline = EventPipeline(self.mode, status=response.status_code)
-        try:
-            for chunk in response.iter_bytes():
-                yield from pipeline.feed(chunk)
-                if pipeline.done:
-                    return
-            yield from pipeline.end()
-        except httpx.TimeoutException:
-            yield from pipeline.idle_timeout()
-        except httpx.HTTPError as error:
-            yield from pipeline.read_failed(error)
-        finally:
-            response.close()
 
     def close(self) -> None:
         self._http.close()

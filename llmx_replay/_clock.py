@@ -3,9 +3,10 @@
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
+@runtime_checkable
 class Clock(Protocol):
     """What the client needs of time: the wall clock (for HTTP dates) and sleeping."""
 

@@ -10,7 +10,7 @@ value as it is.
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, get_args
@@ -22,6 +22,14 @@ Pacing = Literal["instant", "recorded"]
 """``instant``: every recorded chunk at once; ``recorded``: with the recorded gaps."""
 
 _PACINGS: tuple[str, ...] = get_args(Pacing)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -48,18 +56,27 @@ class Faults:
     status: int | None = None
 
     def __post_init__(self) -> None:
-        """Refuse counts below zero and faults that contradict each other."""
+        """Refuse values of the wrong kind, and faults that contradict each other."""
         for name in ("cut_after", "stall_after", "error_after"):
             count = getattr(self, name)
-            if count is not None and count < 0:
-                raise OptionError(name, f"a count of events, not {count}")
+            if count is not None and (not _is_int(count) or count < 0):
+                raise OptionError(name, f"a count of events, not {count!r}")
+        if not isinstance(self.drop_done, bool):
+            raise OptionError("drop_done", f"true or false, not {self.drop_done!r}")
+        if not isinstance(self.error_message, str):
+            raise OptionError("error_message", f"text, not {self.error_message!r}")
         if self.stall_seconds is not None:
             if self.stall_after is None:
                 raise OptionError("stall_seconds", "applies to {} only", ["stall_after"])
-            if not 0 <= self.stall_seconds < math.inf:
-                raise OptionError("stall_seconds", f"not a duration: {self.stall_seconds}")
-        if self.status is not None and self.touches_events:
-            raise OptionError("status", "answers without a stream, so it excludes the other faults")
+            if not _is_number(self.stall_seconds) or not 0 <= self.stall_seconds < math.inf:
+                raise OptionError("stall_seconds", f"not a duration: {self.stall_seconds!r}")
+        if self.status is not None:
+            if not _is_int(self.status) or not 400 <= self.status <= 599:
+                raise OptionError("status", f"an HTTP error status (400-599), not {self.status!r}")
+            if self.touches_events:
+                raise OptionError(
+                    "status", "answers without a stream, so it excludes the other faults"
+                )
 
     @property
     def touches_events(self) -> bool:
@@ -88,26 +105,31 @@ class ReplayOptions:
     speed: float = 1.0
     faults: Faults = field(default_factory=Faults)
     ignore: tuple[str, ...] = ()
-    clock: Clock = field(default_factory=SystemClock)
+    # Two values that differ only in their clock serve responses alike.
+    clock: Clock = field(default_factory=SystemClock, compare=False)
 
     def __post_init__(self) -> None:
         """Refuse the values these options cannot take.
 
-        That is an unknown pacing, a speed that is not a positive finite number, and
-        `ignore` paths that are not text.
+        That is an unknown pacing, a speed that is not a positive finite number, faults
+        that are not `Faults`, `ignore` paths that are not text, and a clock that is not one.
         """
         if self.pacing not in _PACINGS:
             raise OptionError("pacing", f"{self.pacing!r} is not one of {', '.join(_PACINGS)}")
-        if isinstance(self.speed, bool) or not isinstance(self.speed, int | float):
+        if not _is_number(self.speed):
             raise OptionError("speed", f"a number, not {self.speed!r}")
         if not 0 < self.speed < math.inf:
             raise OptionError("speed", f"must be a positive number, not {self.speed}")
         if not isinstance(self.faults, Faults):
             raise OptionError("faults", f"a Faults value, not {self.faults!r}")
-        ignore: Sequence[object] = self.ignore
-        if isinstance(ignore, str) or not all(isinstance(path, str) for path in ignore):
-            raise OptionError("ignore", f"a sequence of body paths, not {ignore!r}")
-        object.__setattr__(self, "ignore", tuple(ignore))
+        given: Iterable[object] = self.ignore
+        # Materialized once: a generator would be used up by the check.
+        ignore = (given,) if isinstance(given, str) else tuple(given)
+        if isinstance(given, str) or not all(isinstance(path, str) for path in ignore):
+            raise OptionError("ignore", f"a sequence of body paths, not {given!r}")
+        object.__setattr__(self, "ignore", ignore)
+        if not isinstance(self.clock, Clock):
+            raise OptionError("clock", f"a Clock (now, sleep, asleep), not {self.clock!r}")
 
 
 class RecordMode(StrEnum):
@@ -144,43 +166,46 @@ class RecordMode(StrEnum):
 
 @dataclass(frozen=True)
 class RecordPolicy:
-    """What a record mode means for one cassette.
+    """What a record mode means for one cassette, decided in one place.
 
-    It is decided once, from the mode and whether the cassette exists.
+    Everything it says follows from the mode and whether the cassette existed.
 
     Attributes:
-        mode: The record mode it was decided from.
+        mode: The record mode.
         existed: Whether the cassette existed.
-        replays: Requests are answered from the recordings when one matches.
-        records: Requests with no recording to answer them reach the network, recorded.
-        fresh: The cassette starts anew: what it held is neither replayed nor kept.
-        renews: A new recording replaces the one made earlier for the same request.
     """
 
     mode: RecordMode
     existed: bool
-    replays: bool
-    records: bool
-    fresh: bool
-    renews: bool
 
     @classmethod
     def decide(cls, mode: "RecordMode | str | None", *, existed: bool) -> "RecordPolicy":
-        """The policy of `mode` for a cassette that `existed` or not.
+        """The policy of `mode` (by default `RecordMode.default()`) for a cassette."""
+        return cls(RecordMode.default() if mode is None else RecordMode.parse(mode), existed)
 
-        Without a `mode`, it is that of `RecordMode.default()`.
-        """
-        mode = RecordMode.default() if mode is None else RecordMode.parse(mode)
-        once = mode is RecordMode.ONCE
-        return cls(
-            mode=mode,
-            existed=existed,
-            replays=mode in (RecordMode.NONE, RecordMode.NEW_EPISODES) or (once and existed),
-            records=mode in (RecordMode.NEW_EPISODES, RecordMode.ALL, RecordMode.REWRITE)
-            or (once and not existed),
-            fresh=mode is RecordMode.REWRITE,
-            renews=mode is RecordMode.ALL,
+    @property
+    def replays(self) -> bool:
+        """Requests are answered from the recordings when one matches."""
+        return self.mode in (RecordMode.NONE, RecordMode.NEW_EPISODES) or (
+            self.mode is RecordMode.ONCE and self.existed
         )
+
+    @property
+    def records(self) -> bool:
+        """Requests with no recording to answer them reach the network, and are recorded."""
+        return self.mode in (RecordMode.NEW_EPISODES, RecordMode.ALL, RecordMode.REWRITE) or (
+            self.mode is RecordMode.ONCE and not self.existed
+        )
+
+    @property
+    def fresh(self) -> bool:
+        """The cassette starts anew: what it held is neither replayed nor kept."""
+        return self.mode is RecordMode.REWRITE
+
+    @property
+    def renews(self) -> bool:
+        """A new recording replaces the one made earlier for the same request."""
+        return self.mode is RecordMode.ALL
 
     @property
     def loads(self) -> bool:

@@ -20,6 +20,7 @@ from llmx_replay import (
     VirtualClock,
 )
 from llmx_replay.cli import cli
+from llmx_replay.harness._playback import Playback
 
 
 @pytest.mark.parametrize(
@@ -135,7 +136,7 @@ def test_an_unknown_record_mode_is_an_option_error_listing_the_modes() -> None:
         (
             {"faults": {"stall_seconds": 1.0}},
             "faults.stall_seconds",
-            "applies to stall_after only",
+            "applies to faults.stall_after only",
         ),
         ({"match_ignore": ["user", 3]}, "match_ignore[1]", "Input should be a valid string"),
         ({"record_mode": "sometimes"}, "record_mode", "Input should be 'none', 'once', *"),
@@ -143,8 +144,8 @@ def test_an_unknown_record_mode_is_an_option_error_listing_the_modes() -> None:
         (
             {"speed": "fast", "recordmode": "none"},
             "speed",
-            "Input should be a valid number, unable to parse string as a number "
-            "(and 1 more problem)",
+            "Input should be a valid number, unable to parse string as a number; "
+            "recordmode: Extra inputs are not permitted",
         ),
     ],
 )
@@ -175,14 +176,74 @@ def test_cassette_options_carry_one_replay_options_value() -> None:
     )
 
 
-def test_python_callers_get_the_same_error_as_the_marker() -> None:
+def test_python_callers_get_the_same_error_as_the_marker_each_naming_it_their_way() -> None:
     with pytest.raises(OptionError) as from_python:
         Faults(stall_seconds=1.0)
     with pytest.raises(OptionError) as from_marker:
         CassetteOptions(faults={"stall_seconds": 1.0})
 
-    assert from_python.value.problem == from_marker.value.problem
-    assert from_marker.value.option == "faults." + from_python.value.option
+    assert str(from_python.value) == "stall_seconds: applies to stall_after only"
+    assert str(from_marker.value) == "faults.stall_seconds: applies to faults.stall_after only"
+    assert from_marker.value.template == from_python.value.template
+
+
+def test_validating_a_mapping_of_options_raises_the_same_error() -> None:
+    with pytest.raises(OptionError) as caught:
+        CassetteOptions.model_validate({"pacing": 3})
+
+    assert str(caught.value) == "pacing: Input should be 'instant' or 'recorded'"
+
+
+def test_equal_options_compare_equal_whatever_their_clocks() -> None:
+    assert CassetteOptions(speed=2) == CassetteOptions(speed=2)
+    assert ReplayOptions(clock=VirtualClock()) == ReplayOptions()
+    assert ReplayOptions(speed=2) != ReplayOptions()
+
+
+def test_a_copy_with_other_replay_keywords_serves_them() -> None:
+    copy = CassetteOptions(speed=2).model_copy(update={"speed": 5.0})
+
+    assert copy.replay.speed == 5.0
+
+
+@pytest.mark.parametrize(
+    ("faults", "message"),
+    [
+        ({"cut_after": "3"}, "cut_after: a count of events, not '3'"),
+        ({"cut_after": 1.5}, "cut_after: a count of events, not 1.5"),
+        ({"stall_after": True}, "stall_after: a count of events, not True"),
+        ({"drop_done": "yes"}, "drop_done: true or false, not 'yes'"),
+        ({"error_message": 5}, "error_message: text, not 5"),
+        ({"stall_after": 1, "stall_seconds": "2"}, "stall_seconds: not a duration: '2'"),
+        ({"status": 200}, "status: an HTTP error status (400-599), not 200"),
+        ({"status": 302}, "status: an HTTP error status (400-599), not 302"),
+        ({"status": "503"}, "status: an HTTP error status (400-599), not '503'"),
+    ],
+)
+def test_faults_of_the_wrong_kind_are_option_errors(faults: dict[str, Any], message: str) -> None:
+    with pytest.raises(OptionError) as caught:
+        Faults(**faults)
+
+    assert str(caught.value) == message
+
+
+def test_ignore_paths_from_a_generator_are_all_kept() -> None:
+    options = ReplayOptions(ignore=(path for path in ("user", "metadata")))  # type: ignore[arg-type]
+
+    assert options.ignore == ("user", "metadata")
+
+
+def test_a_clock_that_is_not_one_is_refused() -> None:
+    with pytest.raises(OptionError, match=r"^clock: a Clock"):
+        ReplayOptions(clock=object())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("timeout", [0, -1, math.nan, math.inf, "5"])
+def test_a_playback_idle_timeout_must_be_a_positive_duration(timeout: Any) -> None:
+    with pytest.raises(OptionError) as caught:
+        Playback(idle_timeout=timeout)
+
+    assert str(caught.value) == f"idle_timeout: a positive number of seconds, not {timeout!r}"
 
 
 @pytest.mark.parametrize(

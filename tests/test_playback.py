@@ -5,13 +5,16 @@ Both sides run on virtual clocks, for every turn of every bundled cassette, in e
 with and without faults; the waits they ask for are compared where no jitter decides them.
 """
 
+import gzip
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from llmx_replay import (
     ChatClient,
     Faults,
+    Pacing,
     ProviderSettings,
     ReplayOptions,
     ReplayTransport,
@@ -19,8 +22,15 @@ from llmx_replay import (
     StreamMode,
     VirtualClock,
 )
-from llmx_replay.cassette import Cassette, load_cassette
-from llmx_replay.harness._playback import Playback, play_attempts, turns
+from llmx_replay.cassette import (
+    Cassette,
+    Interaction,
+    RecordedRequest,
+    RecordedResponse,
+    load_cassette,
+)
+from llmx_replay.harness._playback import Playback, play_attempts, play_response, turns
+from llmx_replay.models import ErrorEvent
 from llmx_replay.models.request import ChatRequest
 
 CASSETTES = sorted((Path(__file__).resolve().parent.parent / "cassettes").rglob("*.yaml"))
@@ -39,14 +49,19 @@ IDLE_TIMEOUT_MS = 1000
 
 
 def through_the_client(
-    cassette: Cassette, turn: list[int], mode: StreamMode, faults: Faults, clock: VirtualClock
+    cassette: Cassette,
+    turn: list[int],
+    mode: StreamMode,
+    faults: Faults,
+    clock: VirtualClock,
+    pacing: Pacing = "instant",
 ) -> list[ResponseEvent]:
     """The turn's events as the client receives them from `ReplayTransport`."""
     alone = Cassette(
         interactions=[cassette.interactions[index] for index in turn], source_format="llmx-replay"
     )
     request = alone.interactions[0].request
-    transport = ReplayTransport(alone, ReplayOptions(faults=faults, clock=clock))
+    transport = ReplayTransport(alone, ReplayOptions(pacing, faults=faults, clock=clock))
     provider = ProviderSettings(
         request_max_retries=len(turn) - 1, stream_idle_timeout_ms=IDLE_TIMEOUT_MS
     )
@@ -105,3 +120,98 @@ def test_playback_of_a_recorded_retry_waits_as_the_response_asked() -> None:
     retry_after = dict(cassette.interactions[turn[0]].response.headers)["retry-after"]
     assert clock.sleeps == [float(retry_after)]
     assert events[-1].type == "completed"
+
+
+SSE = (
+    b'data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n'
+    b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+    b"data: [DONE]\n\n"
+)
+
+
+def answer(status: int = 200, body: bytes = SSE, **fields: Any) -> RecordedResponse:
+    return RecordedResponse(status=status, reason=fields.pop("reason", "OK"), body=body, **fields)
+
+
+def cassette_of(*responses: RecordedResponse) -> Cassette:
+    request = RecordedRequest(method="POST", uri="http://llm.test/v1/chat/completions", body=b"{}")
+    return Cassette(
+        interactions=[Interaction(request=request, response=response) for response in responses],
+        source_format="llmx-replay",
+    )
+
+
+EDGES = {
+    "cut by a read timeout": [
+        answer(body=SSE[:60], partial="the body broke off: ReadTimeout: timed out")
+    ],
+    "cut by a protocol error": [
+        answer(body=SSE[:60], partial="the body broke off: RemoteProtocolError: peer closed")
+    ],
+    "an encoding that could not be decoded": [
+        answer(headers=[("content-encoding", "gzip")], body=b"\x1f\x8b not gzip")
+    ],
+    "an encoded error body": [
+        answer(
+            400,
+            gzip.compress(b'{"error":{"message":"boom"}}'),
+            reason="Bad Request",
+            headers=[("content-encoding", "gzip")],
+        )
+    ],
+    "a reason that is not ASCII": [answer(400, b'{"error":"x"}', reason="Schlecht \u00fc")],
+    "an informational status": [answer(101, b"", reason="Switching Protocols")],
+    "the headers after the idle timeout": [answer(headers_ms=5000.0, chunks=((len(SSE), 5000.0),))],
+    "an error body that stalls": [
+        answer(503, b'{"error":{"message":"slow"}}', chunks=((5, 0.0), (23, 3000.0))),
+        answer(),
+    ],
+}
+
+
+@pytest.mark.parametrize("pacing", ["instant", "recorded"])
+@pytest.mark.parametrize("responses", EDGES.values(), ids=EDGES.keys())
+def test_playback_gives_the_clients_events_on_edge_cases(
+    responses: list[RecordedResponse], pacing: Pacing
+) -> None:
+    cassette = cassette_of(*responses)
+    turn = list(range(len(responses)))
+    transport_clock, playback_clock = VirtualClock(), VirtualClock()
+    expected = through_the_client(
+        cassette, turn, "streaming", Faults(), transport_clock, pacing=pacing
+    )
+
+    played = list(
+        play_attempts(
+            responses,
+            Playback(
+                "streaming",
+                ReplayOptions(pacing=pacing, clock=playback_clock),
+                IDLE_TIMEOUT_MS / 1000,
+            ),
+        )
+    )
+
+    assert played == expected
+    if len(responses) == 1:
+        assert playback_clock.sleeps == transport_clock.sleeps
+
+
+def test_a_recorded_timeout_plays_back_as_the_idle_timeout() -> None:
+    [event] = [
+        event
+        for event in play_response(EDGES["cut by a read timeout"][0], Playback())
+        if isinstance(event, ErrorEvent)
+    ]
+
+    assert (event.kind, event.message) == ("idle_timeout", "idle timeout waiting for SSE")
+
+
+def test_a_recorded_redirect_is_a_failed_status_since_playback_sends_no_request() -> None:
+    redirect = answer(302, b"", reason="Found", headers=[("location", "http://elsewhere.test/")])
+
+    events = list(play_response(redirect, Playback()))
+
+    assert events == [
+        ErrorEvent(kind="unexpected_status", message="unexpected status 302 Found", status=302)
+    ]

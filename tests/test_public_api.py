@@ -93,3 +93,35 @@ def test_exported_errors_survive_pickling_under_their_public_name() -> None:
         ("stall_after",),
         "stall_seconds: applies to stall_after only",
     )
+
+
+def test_a_miss_survives_pickling_with_its_data() -> None:
+    difference = llmx_replay.FieldDifference(
+        "request.body.temperature", llmx_replay.Absence.ABSENT, 0.5
+    )
+    miss = llmx_replay.NoMatchingInteraction(
+        "c.yaml", "POST", "http://llm.test/v1", b"{}", 0, [difference], True, "why"
+    )
+
+    copy = pickle.loads(pickle.dumps(miss))
+
+    assert (copy.closest, copy.differences, copy.more_differences, copy.reason) == (
+        0,
+        (difference,),
+        True,
+        "why",
+    )
+    assert copy.differences[0].recorded is llmx_replay.Absence.ABSENT
+    assert str(copy) == str(miss)
+
+
+def test_names_loaded_on_first_use_are_listed_before_they_are_loaded() -> None:
+    code = (
+        "import llmx_replay, sys; "
+        "print('CassetteSession' in dir(llmx_replay), 'llmx_replay.harness' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+
+    assert result.stdout.split() == ["True", "False"]

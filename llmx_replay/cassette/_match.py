@@ -17,7 +17,6 @@ from llmx_replay._exceptions import Absence, FieldDifference
 from llmx_replay.cassette._model import Interaction
 
 _ANY_ITEM = "*"
-ABSENT = Absence.ABSENT
 _SHOWN_DIFFERENCES = 5
 
 
@@ -102,13 +101,16 @@ def _differences(recorded: Any, requested: Any, path: str, found: list[FieldDiff
     if isinstance(recorded, dict) and isinstance(requested, dict):
         for key in [*recorded, *(k for k in requested if k not in recorded)]:
             _differences(
-                recorded.get(key, ABSENT), requested.get(key, ABSENT), f"{path}.{key}", found
+                recorded.get(key, Absence.ABSENT),
+                requested.get(key, Absence.ABSENT),
+                f"{path}.{key}",
+                found,
             )
     elif isinstance(recorded, list) and isinstance(requested, list):
         for index in range(max(len(recorded), len(requested))):
             _differences(
-                recorded[index] if index < len(recorded) else ABSENT,
-                requested[index] if index < len(requested) else ABSENT,
+                recorded[index] if index < len(recorded) else Absence.ABSENT,
+                requested[index] if index < len(requested) else Absence.ABSENT,
                 f"{path}[{index}]",
                 found,
             )
@@ -120,12 +122,13 @@ def _differences(recorded: Any, requested: Any, path: str, found: list[FieldDiff
 class Closest:
     """The recorded interaction closest to a request that matched none, and where they differ.
 
-    `differences` holds the first few differences; `more` says whether there are others.
+    `differences` holds the first few differences; `more_differences` says whether there
+    are others.
     """
 
     position: int | None
     differences: tuple[FieldDifference, ...] = ()
-    more: bool = False
+    more_differences: bool = False
 
 
 class InteractionIndex:

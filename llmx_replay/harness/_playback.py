@@ -1,20 +1,22 @@
 """Playing recorded responses through the protocol, as the client would have received them.
 
-Each turn's recorded responses are served in order, with their recorded chunk boundaries,
-pacing and faults (as `ReplayTransport` serves them), and go through the same pipeline and
-retry decisions as the client's: a retried failure waits as its response asked, a gap past
-the idle timeout ends the turn with an idle timeout, a recording cut short by the network
-ends with the same read error.
+Each turn's recorded responses are handed to the client's own reading of a response
+(`response_events`) as `ReplayTransport` serves them (recorded chunk boundaries, pacing,
+faults), with the client's retry decisions between them: a retried failure waits as its
+response asked, a gap past the idle timeout ends the turn with an idle timeout, and a
+recording cut short by the network ends with the same error. No request is sent: a
+recorded redirect is a failed status here, where a client would follow it.
 """
 
+import math
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
-from llmx_replay._clock import Clock, VirtualClock
+from llmx_replay._client import error_body, response_events
+from llmx_replay._clock import VirtualClock
+from llmx_replay._exceptions import OptionError
 from llmx_replay._files import read_file
 from llmx_replay._options import ReplayOptions
 from llmx_replay.cassette import (
@@ -27,15 +29,9 @@ from llmx_replay.cassette import (
 )
 from llmx_replay.models.events import ResponseEvent
 from llmx_replay.models.prompt import MAX_REQUEST_RETRIES, ProviderSettings
-from llmx_replay.stream._pipeline import EventPipeline, StreamMode
+from llmx_replay.stream._pipeline import StreamMode
 from llmx_replay.stream._retry import failed_status_error, is_retryable, retry_delay
-from llmx_replay.transports._replay import (
-    Piece,
-    headers_delay,
-    injected_status_body,
-    recorded_break,
-    replayed_pieces,
-)
+from llmx_replay.transports._replay import headers_delay, replayed_response
 
 SSE_FORMAT = "sse"
 """The `source_format` of a raw SSE body read as a cassette."""
@@ -62,69 +58,13 @@ class Playback:
     replay: ReplayOptions = field(default_factory=lambda: ReplayOptions(clock=VirtualClock()))
     idle_timeout: float | None = None
 
-
-@dataclass(frozen=True, slots=True)
-class _Served:
-    """A response as the client receives it: status, reason, headers and body pieces."""
-
-    status: int
-    reason: str
-    headers: httpx.Headers
-    pieces: list[Piece]
-    ending: httpx.TransportError | None
-
-
-def _served(response: RecordedResponse, options: ReplayOptions) -> _Served:
-    faults = options.faults
-    if faults.status is not None:
-        return _Served(
-            faults.status,
-            httpx.codes.get_reason_phrase(faults.status),
-            httpx.Headers({"content-type": "application/json"}),
-            [Piece(injected_status_body(faults.status), 0.0)],
-            None,
-        )
-    return _Served(
-        response.status,
-        response.reason,
-        httpx.Headers([(name.encode(), value.encode()) for name, value in response.headers]),
-        replayed_pieces(response, options),
-        None if faults.cut_after is not None else recorded_break(response.partial),
-    )
-
-
-def _body(served: _Served, read_timeout: float, clock: Clock) -> bytes:
-    """A failed response's body, read whole; one that stalls or breaks off reads as empty."""
-    data = bytearray()
-    for piece in served.pieces:
-        if piece.delay > read_timeout:
-            clock.sleep(read_timeout)
-            return b""
-        if piece.delay:
-            clock.sleep(piece.delay)
-        data += piece.data
-    return b"" if served.ending is not None else bytes(data)
-
-
-def _events(
-    served: _Served, mode: StreamMode, read_timeout: float, clock: Clock
-) -> Iterator[ResponseEvent]:
-    pipeline = EventPipeline(mode, status=served.status)
-    for piece in served.pieces:
-        if piece.delay > read_timeout:
-            clock.sleep(read_timeout)
-            yield from pipeline.idle_timeout()
-            return
-        if piece.delay:
-            clock.sleep(piece.delay)
-        if piece.data:
-            yield from pipeline.feed(piece.data)
-            if pipeline.done:
-                return
-    if served.ending is not None:
-        yield from pipeline.read_failed(served.ending)
-        return
-    yield from pipeline.end()
+    def __post_init__(self) -> None:
+        """Refuse an idle timeout that is not a positive finite number of seconds."""
+        timeout = self.idle_timeout
+        if timeout is not None and not (
+            isinstance(timeout, int | float) and 0 < timeout < math.inf
+        ):
+            raise OptionError("idle_timeout", f"a positive number of seconds, not {timeout!r}")
 
 
 def play_response(response: RecordedResponse, playback: Playback) -> Iterator[ResponseEvent]:
@@ -142,32 +82,28 @@ def play_attempts(
     """
     options = playback.replay
     clock = options.clock
-    read_timeout = playback.idle_timeout or _DEFAULTS.idle_timeout
+    read_timeout = (
+        _DEFAULTS.idle_timeout if playback.idle_timeout is None else playback.idle_timeout
+    )
+    max_retries = min(len(responses) - 1, MAX_REQUEST_RETRIES)
     rng = random.Random()
-    for attempt, response in enumerate(responses, start=1):
-        delay = headers_delay(response, options)
+    for attempt, recorded in enumerate(responses[: max_retries + 1], start=1):
+        delay = headers_delay(recorded, options)
         if delay:
             clock.sleep(delay)
-        served = _served(response, options)
-        if 200 <= served.status < 300:
-            yield from _events(served, playback.mode, read_timeout, clock)
+        response = replayed_response(recorded, options, read_timeout)
+        if response.is_success:
+            yield from response_events(response, playback.mode)
             return
-        body = _body(served, read_timeout, clock)
+        body = error_body(response)
         error = failed_status_error(
-            attempt, served.status, served.reason, body, max_retries=len(responses) - 1
+            attempt, response.status_code, response.reason_phrase, body, max_retries=max_retries
         )
         if error is not None:
             yield error
             return
-        clock.sleep(
-            retry_delay(
-                attempt,
-                served.headers,
-                now=clock.now(),
-                rng=rng,
-                cap=_DEFAULTS.max_retry_delay_ms / 1000,
-            )
-        )
+        cap = _DEFAULTS.max_retry_delay_ms / 1000
+        clock.sleep(retry_delay(attempt, response.headers, now=clock.now(), rng=rng, cap=cap))
 
 
 def turns(cassette: Cassette) -> list[list[int]]:

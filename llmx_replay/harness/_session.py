@@ -8,11 +8,11 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 import orjson
-from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from llmx_replay._client import AsyncChatClient, ChatClient
 from llmx_replay._clock import Clock, SystemClock, VirtualClock
@@ -65,53 +65,83 @@ class CassetteOptions(BaseModel):
     model: str | None = None
     scrubber: Scrubber | None = None
     upstream: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None
-    _replay: ReplayOptions = PrivateAttr()
 
-    def __init__(self, **options: Any) -> None:
-        """Check the options; a bad one raises `OptionError` naming it."""
-        try:
-            super().__init__(**options)
-        except ValidationError as error:
-            raise _option_error(error) from None
+    if not TYPE_CHECKING:
+        # At run time a bad option is an `OptionError`; type checkers keep pydantic's own
+        # signatures, and so the keywords' names and types.
+
+        def __init__(self, **options: Any) -> None:
+            """Check the options; a bad one raises `OptionError` naming it."""
+            try:
+                super().__init__(**options)
+            except ValidationError as error:
+                raise _option_error(error) from None
+
+        @classmethod
+        def model_validate(cls, obj: Any, **settings: Any) -> Self:
+            """Check the options in `obj`; a bad one raises `OptionError` naming it."""
+            try:
+                return super().model_validate(obj, **settings)
+            except ValidationError as error:
+                raise _option_error(error) from None
 
     @model_validator(mode="after")
-    def _build_replay(self) -> Self:
-        self._replay = ReplayOptions(
+    def _check_replay(self) -> Self:
+        self.replay  # noqa: B018  (built to be checked)
+        return self
+
+    @property
+    def replay(self) -> ReplayOptions:
+        """How replayed responses are served (on the real clock), from the replay keywords."""
+        return ReplayOptions(
             pacing=self.pacing,
             speed=self.speed,
             faults=self.faults or Faults(),
             ignore=self.match_ignore,
         )
-        return self
-
-    @property
-    def replay(self) -> ReplayOptions:
-        """How replayed responses are served, on the real clock."""
-        return self._replay
 
 
 # The keyword of `CassetteOptions` that gives a `ReplayOptions` field under another name.
 _KEYWORDS = {"ignore": "match_ignore"}
 
 
-def _option_error(error: ValidationError) -> OptionError:
-    """The first problem pydantic found, as an `OptionError` naming the keyword.
+def _problem(problem: Any) -> OptionError:
+    """One problem pydantic found, as an `OptionError`.
 
-    For `faults` given as a mapping, it names the field in it too.
+    It names the keyword (and the field in it, for `faults` given as a mapping), and so
+    the options its problem mentions.
     """
-    problems = error.errors(include_url=False)
-    first = problems[0]
-    location = field_path(first["loc"])
-    cause = first.get("ctx", {}).get("error")
-    if isinstance(cause, OptionError):
-        name = _KEYWORDS.get(cause.option, cause.option)
-        option, problem = f"{location}.{name}" if location else name, cause.problem
-    else:
-        option, problem = location or "options", first["msg"]
-    if len(problems) > 1:
-        more = len(problems) - 1
-        problem += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return OptionError(option, problem)
+    location = field_path(problem["loc"])
+    cause = problem.get("ctx", {}).get("error")
+    if not isinstance(cause, OptionError):
+        return OptionError(location or "options", problem["msg"])
+
+    def named(option: str) -> str:
+        name = _KEYWORDS.get(option, option)
+        return f"{location}.{name}" if location else name
+
+    return OptionError(named(cause.option), cause.template, [named(m) for m in cause.mentions])
+
+
+def _literal(text: str) -> str:
+    """`text` as a template that formats to itself."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _option_error(error: ValidationError) -> OptionError:
+    """Every problem pydantic found, as one `OptionError` naming the first option.
+
+    The other problems follow in its message, each after its own option.
+    """
+    first, *others = (_problem(problem) for problem in error.errors(include_url=False))
+    if not others:
+        return first
+    templates = [first.template if first.mentions else _literal(first.template)]
+    for other in others:
+        template = other.template if other.mentions else _literal(other.template)
+        templates.append(f"{_literal(other.option)}: {template}")
+    mentions = [mention for found in (first, *others) for mention in found.mentions]
+    return OptionError(first.option, "; ".join(templates), mentions)
 
 
 _CASSETTE_SUFFIXES = frozenset({".yaml", ".yml", ".json"})

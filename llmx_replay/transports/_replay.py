@@ -28,27 +28,27 @@ _HAS_DATA = re.compile(rb"^data(:|\r?$)", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
-class Piece:
+class _Piece:
     """A piece of a replayed body, and the seconds to wait before it."""
 
     data: bytes
     delay: float
 
 
-def _paced(response: RecordedResponse, pacing: Pacing, speed: float) -> list[Piece]:
+def _paced(response: RecordedResponse, pacing: Pacing, speed: float) -> list[_Piece]:
     """The body's pieces with the wait before each: none, or the recorded gap / `speed`."""
     chunks = response.recorded_chunks()
     if pacing == "instant":
-        return [Piece(data, 0.0) for data, _ in chunks]
+        return [_Piece(data, 0.0) for data, _ in chunks]
     previous = response.headers_ms or 0.0
     pieces = []
     for data, offset in chunks:
-        pieces.append(Piece(data, max(offset - previous, 0.0) / 1000 / speed))
+        pieces.append(_Piece(data, max(offset - previous, 0.0) / 1000 / speed))
         previous = offset
     return pieces
 
 
-def _event_pieces(pieces: list[Piece]) -> list[Piece]:
+def _event_pieces(pieces: list[_Piece]) -> list[_Piece]:
     """The same bytes cut after each SSE event.
 
     An event waits for the chunks up to the one that completes it, each chunk's wait counted
@@ -60,7 +60,7 @@ def _event_pieces(pieces: list[Piece]) -> list[Piece]:
     for piece in pieces:
         position += len(piece.data)
         chunk_ends.append(position)
-    events: list[Piece] = []
+    events: list[_Piece] = []
     event_end = 0
     waited = 0  # chunks whose wait is already given to an earlier event
     comments = b""  # blocks without data (keep-alive comments) go with the next event
@@ -73,29 +73,29 @@ def _event_pieces(pieces: list[Piece]) -> list[Piece]:
         if not _HAS_DATA.search(block):
             comments += block
             if events:
-                events[-1] = Piece(events[-1].data, events[-1].delay + delay)
+                events[-1] = _Piece(events[-1].data, events[-1].delay + delay)
             continue
-        events.append(Piece(comments + block, delay))
+        events.append(_Piece(comments + block, delay))
         comments = b""
     if comments:
-        events.append(Piece(comments, 0.0))
+        events.append(_Piece(comments, 0.0))
     return events
 
 
-def _with_faults(pieces: list[Piece], faults: Faults) -> list[Piece]:
+def _with_faults(pieces: list[_Piece], faults: Faults) -> list[_Piece]:
     events = _event_pieces(pieces)
     if faults.drop_done:
         events = [event for event in events if not _DONE_EVENT.search(event.data)]
     if faults.error_after is not None:
         error = orjson.dumps({"error": {"message": faults.error_message, "type": "server_error"}})
-        events.insert(faults.error_after, Piece(b"data: " + error + b"\n\n", 0.0))
+        events.insert(faults.error_after, _Piece(b"data: " + error + b"\n\n", 0.0))
     if faults.stall_after is not None:
         stall = float("inf") if faults.stall_seconds is None else faults.stall_seconds
         if faults.stall_after < len(events):
             stalled = events[faults.stall_after]
-            events[faults.stall_after] = Piece(stalled.data, stalled.delay + stall)
+            events[faults.stall_after] = _Piece(stalled.data, stalled.delay + stall)
         else:  # after the last event: the body just never ends
-            events.append(Piece(b"", stall))
+            events.append(_Piece(b"", stall))
     if faults.cut_after is not None:
         events = events[: faults.cut_after]
     return events
@@ -115,7 +115,7 @@ def recorded_break(partial: str | None) -> httpx.TransportError | None:
 class _ReplayStream(httpx.SyncByteStream, httpx.AsyncByteStream):
     def __init__(
         self,
-        pieces: Sequence[Piece],
+        pieces: Sequence[_Piece],
         read_timeout: float | None,
         clock: Clock,
         ending: httpx.TransportError | None = None,
@@ -158,7 +158,7 @@ class _ReplayStream(httpx.SyncByteStream, httpx.AsyncByteStream):
             raise self._ending
 
 
-def replayed_pieces(response: RecordedResponse, options: ReplayOptions) -> list[Piece]:
+def _replayed_pieces(response: RecordedResponse, options: ReplayOptions) -> list[_Piece]:
     """The body of `response` as it is replayed.
 
     Its recorded chunks are paced and broken as `options` ask.
@@ -176,9 +176,30 @@ def headers_delay(response: RecordedResponse, options: ReplayOptions) -> float:
     return response.headers_ms / 1000 / options.speed
 
 
-def injected_status_body(status: int) -> bytes:
-    """The JSON error body of the `Faults.status` answer."""
-    return orjson.dumps({"error": {"message": f"llmx-replay injected status {status}"}})
+def replayed_response(
+    response: RecordedResponse, options: ReplayOptions, read_timeout: float | None
+) -> httpx.Response:
+    """`response` as httpx would receive it from the network.
+
+    Its body replays the recorded chunks, paced and broken as `options` ask; a gap longer
+    than `read_timeout` raises `ReadTimeout`, as a stalled network would.
+    """
+    faults = options.faults
+    if faults.status is not None:
+        error = {"error": {"message": f"llmx-replay injected status {faults.status}"}}
+        return httpx.Response(faults.status, json=error)
+    return httpx.Response(
+        response.status,
+        # As bytes: a recorded value need not be ASCII, which str headers must be.
+        headers=[(name.encode(), value.encode()) for name, value in response.headers],
+        stream=_ReplayStream(
+            _replayed_pieces(response, options),
+            read_timeout,
+            options.clock,
+            None if faults.cut_after is not None else recorded_break(response.partial),
+        ),
+        extensions={"reason_phrase": response.reason.encode()},
+    )
 
 
 def _read_timeout(request: httpx.Request) -> float | None:
@@ -230,31 +251,13 @@ class Player:
             body,
             closest.position,
             closest.differences,
-            closest.more,
+            closest.more_differences,
             reason,
         )
 
     def serve(self, request: httpx.Request, response: RecordedResponse) -> httpx.Response:
         """`response` as an httpx response whose body replays the recorded chunks."""
-        faults = self.options.faults
-        if faults.status is not None:
-            return httpx.Response(
-                faults.status,
-                headers={"content-type": "application/json"},
-                content=injected_status_body(faults.status),
-            )
-        return httpx.Response(
-            response.status,
-            # As bytes: a recorded value need not be ASCII, which str headers must be.
-            headers=[(name.encode(), value.encode()) for name, value in response.headers],
-            stream=_ReplayStream(
-                replayed_pieces(response, self.options),
-                _read_timeout(request),
-                self._clock,
-                None if faults.cut_after is not None else recorded_break(response.partial),
-            ),
-            extensions={"reason_phrase": response.reason.encode()},
-        )
+        return replayed_response(response, self.options, _read_timeout(request))
 
     def answer(self, request: httpx.Request) -> httpx.Response | None:
         """The recorded answer to `request`, after its recorded wait; None if there is none."""
