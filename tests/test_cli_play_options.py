@@ -16,7 +16,7 @@ from llmx_replay.cassette import (
     RecordedResponse,
     save_cassette,
 )
-from llmx_replay.harness._playback import Playback, play_response
+from llmx_replay.harness import Playback, play_response
 from tests.test_cli import (
     CHAT_URI,
     COMPLETED,

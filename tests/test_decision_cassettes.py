@@ -9,7 +9,7 @@ import pytest
 
 from llmx_replay import build_body, chat_completions_url
 from llmx_replay.cassette import Cassette, load_cassette
-from llmx_replay.harness._playback import play_interaction
+from llmx_replay.harness import Playback, play_response
 from llmx_replay.models import (
     Completed,
     ErrorEvent,
@@ -33,7 +33,7 @@ def cassette(name: str) -> Cassette:
 
 def play(name: str, index: int, mode: str = "streaming") -> list[ResponseEvent]:
     interaction = cassette(name).interactions[index]
-    return list(play_interaction(interaction, mode=mode))  # type: ignore[arg-type]
+    return list(play_response(interaction.response, Playback(mode)))  # type: ignore[arg-type]
 
 
 def finished_items(events: list[ResponseEvent]) -> list[object]:

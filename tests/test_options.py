@@ -20,7 +20,7 @@ from llmx_replay import (
     VirtualClock,
 )
 from llmx_replay.cli import cli
-from llmx_replay.harness._playback import Playback
+from llmx_replay.harness import Playback
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import pytest
 
 from llmx_replay import ReplayOptions, VirtualClock
 from llmx_replay.cassette import Cassette, Interaction, RecordedRequest, RecordedResponse
-from llmx_replay.harness._playback import Playback, play_cassette, play_response, turns
+from llmx_replay.harness import Playback, play_cassette, play_response, turns
 from llmx_replay.models import Completed, ErrorEvent, OutputTextDelta, ResponseEvent
 from llmx_replay.models.prompt import MAX_REQUEST_RETRIES
 

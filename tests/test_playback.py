@@ -29,7 +29,7 @@ from llmx_replay.cassette import (
     RecordedResponse,
     load_cassette,
 )
-from llmx_replay.harness._playback import Playback, play_attempts, play_response, turns
+from llmx_replay.harness import Playback, play_attempts, play_response, turns
 from llmx_replay.models import ErrorEvent
 from llmx_replay.models.request import ChatRequest
 

@@ -4,7 +4,14 @@ They are read from the files many tools write, and written in llmx-replay's
 vcrpy-compatible YAML.
 """
 
-from llmx_replay.cassette._load import FORMAT, load_cassette, looks_like_sse, parse_cassette
+from llmx_replay.cassette._load import (
+    FORMAT,
+    SSE_FORMAT,
+    load_cassette,
+    load_recording,
+    looks_like_sse,
+    parse_cassette,
+)
 from llmx_replay.cassette._match import BodyCanonicalizer, InteractionIndex, RequestKey
 from llmx_replay.cassette._model import (
     Cassette,
@@ -20,6 +27,7 @@ from llmx_replay.cassette._writer import CassetteWriter
 __all__ = [
     "FORMAT",
     "REDACTED",
+    "SSE_FORMAT",
     "BodyCanonicalizer",
     "Cassette",
     "CassetteMetadata",
@@ -33,6 +41,7 @@ __all__ = [
     "dumps",
     "find_secrets",
     "load_cassette",
+    "load_recording",
     "looks_like_sse",
     "parse_cassette",
     "save_cassette",

@@ -105,6 +105,27 @@ def load_cassette(path: Path) -> Cassette:
     return parse_cassette(read_file(path), str(path))
 
 
+SSE_FORMAT = "sse"
+"""The `source_format` of a raw SSE body read as a cassette (`load_recording`)."""
+
+
+def load_recording(path: Path) -> Cassette:
+    """A cassette file, or a raw SSE body as a cassette of one successful interaction.
+
+    That cassette has the format `SSE_FORMAT` and no request URI.
+    """
+    data = read_file(path)
+    if not looks_like_sse(data):
+        return parse_cassette(data, str(path))
+    response = RecordedResponse(
+        status=200, reason="OK", headers=[("content-type", "text/event-stream")], body=data
+    )
+    request = RecordedRequest(method="POST", uri="")
+    return Cassette(
+        interactions=[Interaction(request=request, response=response)], source_format=SSE_FORMAT
+    )
+
+
 def _parse_document(data: bytes, source: str) -> Any:
     if data.lstrip()[:1] in (b"{", b"["):
         try:

@@ -13,11 +13,10 @@ from typing import Any
 import click
 import orjson
 
-from llmx_replay.cassette import Cassette
+from llmx_replay.cassette import Cassette, load_recording
 from llmx_replay.cli._app import FiniteFloat, cli, format_option
 from llmx_replay.cli._inspect import InteractionFacts, Turn, cassette_facts, chunk_size_summary
 from llmx_replay.cli._render import describe_usage
-from llmx_replay.harness._playback import load_recording
 from llmx_replay.models.events import ErrorEvent
 
 CATEGORIES = (

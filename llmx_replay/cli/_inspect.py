@@ -13,10 +13,10 @@ import httpx
 import orjson
 
 from llmx_replay._exceptions import SSEDecodeError
-from llmx_replay.cassette import Cassette, Interaction, RecordedResponse
+from llmx_replay.cassette import SSE_FORMAT, Cassette, Interaction, RecordedResponse, load_recording
 from llmx_replay.cassette._model import model_in
 from llmx_replay.cli._app import cli, format_option
-from llmx_replay.harness._playback import SSE_FORMAT, Playback, load_recording, play_response
+from llmx_replay.harness import Playback, play_response
 from llmx_replay.models.events import Completed, ErrorEvent, OutputItemDone, TokenUsage
 from llmx_replay.models.items import FunctionCall, Message, Reasoning
 from llmx_replay.stream._sse import SSEDecoder

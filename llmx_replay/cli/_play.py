@@ -11,16 +11,10 @@ import orjson
 from llmx_replay._clock import Clock, SystemClock, VirtualClock
 from llmx_replay._exceptions import OptionError
 from llmx_replay._options import Faults, ReplayOptions
+from llmx_replay.cassette import SSE_FORMAT, load_recording
 from llmx_replay.cli._app import A_DAY, CommandError, FiniteFloat, bad_option, cli
 from llmx_replay.cli._render import TextRenderer
-from llmx_replay.harness._playback import (
-    SSE_FORMAT,
-    Playback,
-    load_recording,
-    play_attempts,
-    play_response,
-    turns,
-)
+from llmx_replay.harness import Playback, play_attempts, play_response, turns
 from llmx_replay.models.events import ResponseEvent
 
 

@@ -12,29 +12,17 @@ import math
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from llmx_replay._client import error_body, response_events
 from llmx_replay._clock import VirtualClock
 from llmx_replay._exceptions import OptionError
-from llmx_replay._files import read_file
 from llmx_replay._options import ReplayOptions
-from llmx_replay.cassette import (
-    Cassette,
-    Interaction,
-    RecordedRequest,
-    RecordedResponse,
-    looks_like_sse,
-    parse_cassette,
-)
+from llmx_replay.cassette import Cassette, Interaction, RecordedResponse
 from llmx_replay.models.events import ResponseEvent
 from llmx_replay.models.prompt import MAX_REQUEST_RETRIES, ProviderSettings
 from llmx_replay.stream._pipeline import StreamMode
 from llmx_replay.stream._retry import failed_status_error, is_retryable, retry_delay
 from llmx_replay.transports._replay import headers_delay, replayed_response
-
-SSE_FORMAT = "sse"
-"""The `source_format` of a raw SSE body read as a cassette."""
 
 _DEFAULTS = ProviderSettings()
 
@@ -140,25 +128,3 @@ def play_cassette(cassette: Cassette, playback: Playback) -> Iterator[ResponseEv
     """The events of every turn of `cassette`, one turn after another."""
     for turn in turns(cassette):
         yield from play_attempts([cassette.interactions[i].response for i in turn], playback)
-
-
-def play_interaction(interaction: Interaction, *, mode: StreamMode) -> Iterator[ResponseEvent]:
-    """The events for one recorded Chat Completions interaction, played instantly."""
-    return play_response(interaction.response, Playback(mode=mode))
-
-
-def load_recording(path: Path) -> Cassette:
-    """A cassette file, or a raw SSE body as a cassette of one successful interaction.
-
-    That cassette has the format `SSE_FORMAT` and no request URI.
-    """
-    data = read_file(path)
-    if not looks_like_sse(data):
-        return parse_cassette(data, str(path))
-    response = RecordedResponse(
-        status=200, reason="OK", headers=[("content-type", "text/event-stream")], body=data
-    )
-    request = RecordedRequest(method="POST", uri="")
-    return Cassette(
-        interactions=[Interaction(request=request, response=response)], source_format=SSE_FORMAT
-    )

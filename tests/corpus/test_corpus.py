@@ -22,7 +22,7 @@ from syrupy.assertion import SnapshotAssertion
 
 from llmx_replay import StreamMode
 from llmx_replay.cassette import Cassette, Interaction, dumps, load_cassette, parse_cassette
-from llmx_replay.harness._playback import play_interaction
+from llmx_replay.harness import Playback, play_response
 from llmx_replay.models import (
     Completed,
     ErrorEvent,
@@ -66,7 +66,7 @@ def play(
     """The events of the `index`-th interaction of a cassette (counting every interaction)."""
     interaction = load(corpus_dir, name).interactions[index]
     assert interaction.request.is_chat_completions
-    return list(play_interaction(interaction, mode=mode))
+    return list(play_response(interaction.response, Playback(mode)))
 
 
 def finished(events: list[ResponseEvent]) -> list[ResponseItem]:
@@ -187,7 +187,7 @@ def test_plays_in_every_mode_without_raising(corpus_dir: Path, cassette_name: st
     assert interactions, "no Chat Completions interaction found"
     for interaction in interactions:
         for mode in MODES:
-            events = list(play_interaction(interaction, mode=mode))
+            events = list(play_response(interaction.response, Playback(mode)))
             terminal = [e for e in events if isinstance(e, Completed | ErrorEvent)]
             assert terminal == events[-1:], f"{mode}: one terminal event, last"
             for call in calls(events):
@@ -198,7 +198,7 @@ def test_plays_in_every_mode_without_raising(corpus_dir: Path, cassette_name: st
 def test_every_mode_gives_the_same_items_and_ending(corpus_dir: Path, cassette_name: str) -> None:
     for interaction in chat_interactions(load(corpus_dir, cassette_name)):
         raw, streaming, aggregated = (
-            outline(list(play_interaction(interaction, mode=mode))) for mode in MODES
+            outline(list(play_response(interaction.response, Playback(mode)))) for mode in MODES
         )
         assert raw == streaming == aggregated
 
@@ -209,7 +209,7 @@ def test_deltas_are_what_choice_0_sent(corpus_dir: Path, cassette_name: str) -> 
         body = interaction.response.body
         if interaction.response.status != 200 or body.lstrip()[:1] == b"{":
             continue  # an error or a complete JSON answer: no deltas
-        events = list(play_interaction(interaction, mode="raw"))
+        events = list(play_response(interaction.response, Playback("raw")))
         assert sent_deltas(body) == (
             [e.delta for e in events if isinstance(e, OutputTextDelta)],
             [e.delta for e in events if isinstance(e, ReasoningContentDelta)],
@@ -224,7 +224,7 @@ def test_streaming_events(
     events = [
         event
         for interaction in chat_interactions(load(corpus_dir, cassette_name))
-        for event in play_interaction(interaction, mode="streaming")
+        for event in play_response(interaction.response, Playback("streaming"))
     ]
     assert events == snapshot.use_extension(EventsSnapshotExtension)
 
@@ -237,8 +237,8 @@ def test_survives_our_writer(corpus_dir: Path, cassette_name: str) -> None:
     ]
     for before, after in zip(chat_interactions(cassette), chat_interactions(again), strict=True):
         for mode in MODES:
-            assert list(play_interaction(after, mode=mode)) == list(
-                play_interaction(before, mode=mode)
+            assert list(play_response(after.response, Playback(mode))) == list(
+                play_response(before.response, Playback(mode))
             )
 
 
@@ -599,7 +599,7 @@ def test_binary_bodies_decode(corpus_dir: Path, name: str, tag: bytes) -> None:
         body = interaction.response.body
         body.decode()  # UTF-8, not compressed bytes
         assert body.lstrip().startswith((b"data:", b":", b"{"))
-        events = list(play_interaction(interaction, mode="streaming"))
+        events = list(play_response(interaction.response, Playback("streaming")))
         assert not any(
             isinstance(event, ErrorEvent) and "UTF-8" in event.message for event in events
         )

@@ -17,7 +17,7 @@ import pytest
 
 from llmx_replay import CassetteOptions, CassetteSession
 from llmx_replay.cassette import load_cassette
-from llmx_replay.harness._playback import Playback, play_cassette
+from llmx_replay.harness import Playback, play_cassette
 from llmx_replay.models.events import ErrorEvent, OutputTextDelta, ResponseEvent
 from llmx_replay.models.prompt import Prompt, ProviderSettings
 from llmx_replay.transports import RecordMode

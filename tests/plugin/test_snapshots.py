@@ -16,7 +16,7 @@ import pytest
 from plugin_support import not_an_xdist_worker
 
 from llmx_replay.cassette import load_cassette
-from llmx_replay.harness._playback import Playback, play_cassette
+from llmx_replay.harness import Playback, play_cassette
 from llmx_replay.models import FunctionCall, OutputItemDone, ResponseEvent
 
 if TYPE_CHECKING:
