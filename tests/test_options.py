@@ -238,7 +238,7 @@ def test_a_clock_that_is_not_one_is_refused() -> None:
         ReplayOptions(clock=object())  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("timeout", [0, -1, math.nan, math.inf, "5"])
+@pytest.mark.parametrize("timeout", [0, -1, math.nan, math.inf, "5", True])
 def test_a_playback_idle_timeout_must_be_a_positive_duration(timeout: Any) -> None:
     with pytest.raises(OptionError) as caught:
         Playback(idle_timeout=timeout)

@@ -49,9 +49,8 @@ class Playback:
     def __post_init__(self) -> None:
         """Refuse an idle timeout that is not a positive finite number of seconds."""
         timeout = self.idle_timeout
-        if timeout is not None and not (
-            isinstance(timeout, int | float) and 0 < timeout < math.inf
-        ):
+        number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
+        if timeout is not None and not (number and 0 < timeout < math.inf):
             raise OptionError("idle_timeout", f"a positive number of seconds, not {timeout!r}")
 
 
