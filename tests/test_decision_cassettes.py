@@ -1,4 +1,4 @@
-"""Each decision D1-D15 has a cassette under cassettes/decisions/ showing the provider
+"""Each decision D1-D16 has a cassette under cassettes/decisions/ showing the provider
 behaviour that needs it; these tests play them (and, for the request-side decisions, check
 that our request builder produces the request the cassette records as ours)."""
 
@@ -255,3 +255,19 @@ def test_d15_trailing_slash_base_url_gives_the_url_that_works() -> None:
     assert recorded[0].response.status == 404
     url = chat_completions_url(ProviderSettings(base_url="http://localhost:8080/v1/"))
     assert url == recorded[1].request.uri != recorded[0].request.uri
+
+
+def test_d16_groq_usage_inside_x_groq_is_kept() -> None:
+    """D16: the usage Groq sends only inside `x_groq` reaches `completed`."""
+    events = play("d16-groq-x-groq-usage.yaml", 0)
+
+    assert events[-1] == Completed(
+        token_usage=TokenUsage(
+            input_tokens=12,
+            cached_input_tokens=0,
+            output_tokens=2,
+            reasoning_output_tokens=0,
+            total_tokens=14,
+        ),
+        finish_reason="stop",
+    )

@@ -1371,6 +1371,32 @@ def test_d11_last_usage_wins() -> None:
     assert run_usage(*chunks) == usage(30, 40, 70)
 
 
+def groq_chunk(**x_groq: Any) -> dict[str, Any]:
+    return {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "x_groq": x_groq}
+
+
+def test_d16_usage_inside_x_groq_is_kept() -> None:
+    """D16: Groq's usage comes only inside `x_groq` (the seed completes without usage)."""
+    chunk = groq_chunk(
+        id="req_1", usage={"queue_time": 0.1, "prompt_tokens": 12, "completion_tokens": 24}
+    )
+    assert run_usage(chunk) == usage(12, 24, 36)
+
+
+def test_d16_top_level_usage_wins_over_x_groq_in_the_same_chunk() -> None:
+    chunk = {
+        **groq_chunk(usage={"prompt_tokens": 1, "completion_tokens": 1}),
+        "usage": {"prompt_tokens": 12, "completion_tokens": 24, "total_tokens": 36},
+    }
+    assert run_usage(chunk) == usage(12, 24, 36)
+
+
+def test_d16_x_groq_without_usage_or_not_an_object_is_ignored() -> None:
+    for x_groq in ({"id": "req_1"}, {"usage": None}, "req_1", None):
+        chunk = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "x_groq": x_groq}
+        assert run_usage(chunk) is None, x_groq
+
+
 # --------------------------------------------------------------------------------------------
 # The processor's contract
 # --------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Chat Completions stream chunks -> `ResponseEvent`s (seed §7.4, with D4-D11).
+"""Chat Completions stream chunks -> `ResponseEvent`s (seed §7.4, with D4-D11 and D16).
 
 A pure state machine: it is given each SSE ``data`` string, and then told how the stream
 ended. It never raises for what a provider sends; failures end the turn with an
@@ -126,6 +126,11 @@ class ChatStreamProcessor:
         usage = chunk.get("usage")
         if usage:
             self._read_usage(usage)
+        elif "x_groq" in chunk:
+            # D16: Groq sends the usage inside its own `x_groq` object.
+            x_groq = chunk["x_groq"]
+            if type(x_groq) is dict and x_groq.get("usage"):
+                self._read_usage(x_groq["usage"])
         error = chunk.get("error")
         if error is not None:  # D10: `"error": null` is no error.
             self._fail(out, "unexpected_status", provider_message(error), 200)
