@@ -11,10 +11,10 @@ request body, is one changed line.
 
 Events are dumped in their documented JSON shape (`model_dump(mode="json")`, keys in field
 order). Values that change with every recording are masked: each distinct id (``id``,
-``call_id``, ``tool_call_id``) becomes ``"<id 1>"``, ``"<id 2>"``... in order of first
-appearance, so that a call and its result still show as the same call, and ``created``
-becomes ``"<created>"``. syrupy's ``exclude``/``include`` filters and matchers apply to the
-JSON shape, e.g. ``props("token_usage")``.
+``call_id``, ``tool_call_id``, ``response_id``) becomes ``"<id 1>"``, ``"<id 2>"``... in
+order of first appearance, so that a call and its result still show as the same call, and
+``created`` becomes ``"<created>"``. syrupy's ``exclude``/``include`` filters and matchers
+apply to the JSON shape, e.g. ``props("token_usage")``.
 """
 
 import json
@@ -107,7 +107,7 @@ class EventsSnapshotExtension(JSONSnapshotExtension):
     client sent.
     """
 
-    id_keys: ClassVar[frozenset[str]] = frozenset({"id", "call_id", "tool_call_id"})
+    id_keys: ClassVar[frozenset[str]] = frozenset({"id", "call_id", "tool_call_id", "response_id"})
     time_keys: ClassVar[frozenset[str]] = frozenset({"created"})
 
     def serialize(

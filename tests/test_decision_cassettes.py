@@ -1,4 +1,4 @@
-"""Each decision D1-D16 has a cassette under cassettes/decisions/ showing the provider
+"""Each decision D1-D17 has a cassette under cassettes/decisions/ showing the provider
 behaviour that needs it; these tests play them (and, for the request-side decisions, check
 that our request builder produces the request the cassette records as ours)."""
 
@@ -143,6 +143,7 @@ def test_d06_usage_after_the_finish_reason_is_kept() -> None:
     """D6: Completed carries the usage sent after the finish chunk."""
     completed = play("d06-usage-after-finish.yaml", 0)[-1]
     assert completed == Completed(
+        response_id="chatcmpl-rp1",
         token_usage=TokenUsage(
             input_tokens=9,
             cached_input_tokens=0,
@@ -262,6 +263,7 @@ def test_d16_groq_usage_inside_x_groq_is_kept() -> None:
     events = play("d16-groq-x-groq-usage.yaml", 0)
 
     assert events[-1] == Completed(
+        response_id="chatcmpl-gq1",
         token_usage=TokenUsage(
             input_tokens=12,
             cached_input_tokens=0,
@@ -271,3 +273,10 @@ def test_d16_groq_usage_inside_x_groq_is_kept() -> None:
         ),
         finish_reason="stop",
     )
+
+
+def test_d17_completed_carries_the_response_id_the_chunks_carry() -> None:
+    """D17: the first non-empty chunk `id` becomes `completed.response_id`."""
+    events = play("d17-response-id.yaml", 0)
+
+    assert events[-1] == Completed(response_id="chatcmpl-rid1", finish_reason="stop")

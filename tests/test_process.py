@@ -1397,6 +1397,25 @@ def test_d16_x_groq_without_usage_or_not_an_object_is_ignored() -> None:
         assert run_usage(chunk) is None, x_groq
 
 
+def test_d17_completed_carries_the_first_id_a_chunk_carries() -> None:
+    """D17: the seed's `completed.response_id` is always empty; the chunks carry the id."""
+    chunks = [
+        {"id": "", "choices": [{"index": 0, "delta": {"content": "Hi"}}]},
+        {"id": 7, "choices": [{"index": 0, "delta": {"content": "!"}}]},
+        {"id": "chatcmpl-1", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        {"id": "chatcmpl-2", "choices": [], "usage": None},
+        DONE,
+    ]
+
+    assert run(chunks)[-1] == Completed(response_id="chatcmpl-1", finish_reason="stop")
+
+
+def test_d17_chunks_without_an_id_complete_with_an_empty_one() -> None:
+    assert run([{"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}, DONE]) == [
+        Completed(response_id="", finish_reason="stop")
+    ]
+
+
 # --------------------------------------------------------------------------------------------
 # The processor's contract
 # --------------------------------------------------------------------------------------------

@@ -187,6 +187,21 @@ def test_a_request_body_has_one_message_per_line_and_ids_kept_consistent() -> No
     ]
 
 
+def test_a_response_id_is_masked_like_the_other_ids() -> None:
+    """D17: a new recording of the same behaviour has another response id, not another
+    snapshot."""
+    events = [
+        OutputItemDone(FunctionCall(name="f", arguments="{}", call_id="call_1")),
+        Completed(response_id="chatcmpl-9", finish_reason="tool_calls"),
+        Completed(response_id="", finish_reason="stop"),
+    ]
+
+    assert [event["response_id"] for event in json.loads(serialize(events))[1:]] == [
+        "<id 2>",
+        "",
+    ]
+
+
 def test_what_is_not_a_volatile_value_is_left_alone() -> None:
     data = {"id": "", "call_id": None, "created": None, "tool_call_id": 7, "name": "call_abc"}
     assert json.loads(serialize(data)) == data

@@ -1,4 +1,4 @@
-"""Chat Completions stream chunks -> `ResponseEvent`s (seed §7.4, with D4-D11 and D16).
+"""Chat Completions stream chunks -> `ResponseEvent`s (seed §7.4, with D4-D11, D16 and D17).
 
 A pure state machine: it is given each SSE ``data`` string, and then told how the stream
 ended. It never raises for what a provider sends; failures end the turn with an
@@ -69,6 +69,7 @@ class ChatStreamProcessor:
         "_calls",
         "_finish_reason",
         "_reasoning",
+        "_response_id",
         "_text",
         "_usage",
         "_usage_key",
@@ -91,6 +92,7 @@ class ChatStreamProcessor:
         self._usage: TokenUsage | None = None
         self._usage_key: tuple[int, ...] | None = None
         self._finish_reason: str | None = None
+        self._response_id = ""
         self.done = False
         """True once the turn has ended (with `Completed` or an `ErrorEvent`)."""
 
@@ -123,6 +125,11 @@ class ChatStreamProcessor:
             return
         if type(chunk) is not dict:
             return
+        if not self._response_id:
+            # D17: the response's id is the first id a chunk carries.
+            response_id = chunk.get("id")
+            if type(response_id) is str:
+                self._response_id = response_id
         usage = chunk.get("usage")
         if usage:
             self._read_usage(usage)
@@ -318,7 +325,13 @@ class ChatStreamProcessor:
 
     def _complete(self, out: list[ResponseEvent]) -> None:
         self._flush(out)
-        out.append(Completed(token_usage=self._usage, finish_reason=self._finish_reason))
+        out.append(
+            Completed(
+                response_id=self._response_id,
+                token_usage=self._usage,
+                finish_reason=self._finish_reason,
+            )
+        )
         self.done = True
 
     def _fail(

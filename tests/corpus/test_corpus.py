@@ -317,7 +317,11 @@ def test_deepseek_reasoning_content(corpus_dir: Path) -> None:
 def test_xai_usage_on_every_chunk_keeps_the_last(corpus_dir: Path) -> None:
     events = play(corpus_dir, "xai/text-stream.yaml")
     assert text(events) == "Hello! How can I assist you today?"
-    assert completed(events) == Completed(token_usage=usage(9, 10, 19), finish_reason="stop")
+    assert completed(events) == Completed(
+        response_id="5b557a04-bda5-4a2e-aadc-9ad1fd707f65",
+        token_usage=usage(9, 10, 19),
+        finish_reason="stop",
+    )
 
 
 def test_xai_whole_tool_call_in_one_chunk(corpus_dir: Path) -> None:
@@ -362,7 +366,9 @@ def test_ollama_tool_call_without_index_and_finish_stop(corpus_dir: Path) -> Non
         FunctionCall(name="return_bool", arguments='{"value":true}', call_id="call_kve3oltz")
     ]
     assert kinds(events) == ["function_call"]
-    assert completed(events) == Completed(token_usage=None, finish_reason="stop")
+    assert completed(events) == Completed(
+        response_id="chatcmpl-826", token_usage=None, finish_reason="stop"
+    )
 
 
 def test_perplexity_crlf_ping_comments_and_no_done(corpus_dir: Path) -> None:
@@ -379,7 +385,11 @@ def test_perplexity_crlf_ping_comments_and_no_done(corpus_dir: Path) -> None:
     assert kinds(events) == ["message"]
     assert text(events) == last["choices"][0]["message"]["content"]
     assert text(events).startswith("I would ask: **“Will the answer you are about to give")
-    assert completed(events) == Completed(token_usage=usage(45, 390, 435), finish_reason="stop")
+    assert completed(events) == Completed(
+        response_id="4d1e8cc3-39dd-4fa8-a223-bfe32f45b6e3",
+        token_usage=usage(45, 390, 435),
+        finish_reason="stop",
+    )
 
 
 def test_mistral_thinking_parts_are_reasoning(corpus_dir: Path) -> None:
@@ -392,7 +402,11 @@ def test_mistral_thinking_parts_are_reasoning(corpus_dir: Path) -> None:
     )
     assert text(events).startswith("To cross the street safely, follow these steps:")
     assert "Okay, the user" not in text(events)
-    assert completed(events) == Completed(token_usage=usage(10, 232, 242), finish_reason="stop")
+    assert completed(events) == Completed(
+        response_id="9f9d90210f194076abeee223863eaaf0",
+        token_usage=usage(10, 232, 242),
+        finish_reason="stop",
+    )
 
 
 @pytest.mark.parametrize("index", [0, 1])
@@ -497,7 +511,9 @@ def test_gpustack_reasoning_without_done(corpus_dir: Path) -> None:
     assert reasoning(events).startswith("\nOkay, the user wants me to count from 1 to 3.")
     assert text(events) == "\n\n1, 2, 3."
     assert completed(events) == Completed(
-        token_usage=usage(15, 171, 186, reasoning=160), finish_reason="stop"
+        response_id="chatcmpl-bbvHp6ly4leGve5B8TjAK636vZE4A7bX",
+        token_usage=usage(15, 171, 186, reasoning=160),
+        finish_reason="stop",
     )
 
 
@@ -507,7 +523,11 @@ def test_openrouter_call_sent_twice_without_finish_reason(corpus_dir: Path) -> N
     name = "openrouter/novita-empty-then-full-args-no-finish-reason.yaml"
     events = play(corpus_dir, name, 0)
     assert calls(events) == [FunctionCall(name="llm_version", arguments="{}", call_id="0")]
-    assert completed(events) == Completed(token_usage=usage(57, 17, 74), finish_reason=None)
+    assert completed(events) == Completed(
+        response_id="gen-1753242299-QZRAt5HJHd1ptY8sdS0s",
+        token_usage=usage(57, 17, 74),
+        finish_reason=None,
+    )
     answer = play(corpus_dir, name, 1)
     assert text(answer) == "The current version of *llm* is **0.fixed-version**."
 
@@ -516,7 +536,11 @@ def test_openai_length_with_no_visible_content(corpus_dir: Path) -> None:
     """gpt-5-mini spent all 50 tokens reasoning: no item, finish `length` (D7)."""
     events = play(corpus_dir, "openai/length-empty-content-gpt5mini.yaml")
     assert events == [
-        Completed(token_usage=usage(13, 50, 63, reasoning=50), finish_reason="length")
+        Completed(
+            response_id="chatcmpl-CpaLKsZmiiFPwrb0Ocw5FOVrMV89U",
+            token_usage=usage(13, 50, 63, reasoning=50),
+            finish_reason="length",
+        )
     ]
 
 

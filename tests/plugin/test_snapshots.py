@@ -133,9 +133,12 @@ def recorded_events(project: "LlmxProject") -> list[ResponseEvent]:
     return list(play_cassette(load_cassette(cassette_path(project)), Playback()))
 
 
-def masked_as_json(value: Any, call_id: str) -> Any:
-    """`value` in JSON with the tool call id replaced by the first placeholder."""
-    return json.loads(json.dumps(value).replace(json.dumps(call_id), json.dumps("<id 1>")))
+def masked_as_json(value: Any, *ids: str) -> Any:
+    """`value` in JSON with each of `ids` replaced by its placeholder, in the order given."""
+    text = json.dumps(value)
+    for number, masked in enumerate(ids, start=1):
+        text = text.replace(json.dumps(masked), json.dumps(f"<id {number}>"))
+    return json.loads(text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,10 +159,13 @@ def test_snapshot_update_writes_one_file_per_assertion_with_one_event_per_line(
         "test_forecast/test_weather.json",
     ]
 
-    # The first assertion: the played events, one per line, the tool call id masked.
+    # The first assertion: the played events, one per line, the tool call and response ids
+    # masked in order of appearance.
     events = recorded_events(project)
     assert any(isinstance(e, OutputItemDone) and isinstance(e.item, FunctionCall) for e in events)
-    expected = masked_as_json([event.model_dump(mode="json") for event in events], "call_abc")
+    expected = masked_as_json(
+        [event.model_dump(mode="json") for event in events], "call_abc", "chatcmpl-1"
+    )
     text = written["test_forecast/test_weather.json"]
     assert json.loads(text) == expected
     lines = text.splitlines()
