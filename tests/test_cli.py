@@ -772,3 +772,28 @@ def test_help_lists_every_command() -> None:
     commands = result.stdout.split("Commands:", 1)[1].split()
     for command in ("payload", "record", "play", "inspect", "diff"):
         assert command in commands
+
+
+def test_play_text_shows_the_response_id_on_the_completed_line() -> None:
+    """D17: the text renderer shows the id the chunks carried."""
+    cassette = Path(__file__).parent.parent / "cassettes" / "decisions" / "d17-response-id.yaml"
+
+    result = run("play", str(cassette))
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        "[completed] finish_reason: stop; response_id: chatcmpl-rid1"
+    )
+
+
+def test_play_jsonl_shows_the_response_id() -> None:
+    cassette = Path(__file__).parent.parent / "cassettes" / "decisions" / "d17-response-id.yaml"
+
+    [*_, completed] = jsonl(run("play", str(cassette), "--format", "jsonl"))
+
+    assert completed == {
+        "type": "completed",
+        "response_id": "chatcmpl-rid1",
+        "token_usage": None,
+        "finish_reason": "stop",
+    }

@@ -42,6 +42,8 @@ class TextRenderer:
             details = [f"finish_reason: {event.finish_reason or 'none'}"]
             if event.token_usage is not None:
                 details.append(f"usage: {describe_usage(event.token_usage)}")
+            if event.response_id:
+                details.append(f"response_id: {event.response_id}")
             self.line(f"[completed] {'; '.join(details)}")
         elif isinstance(event, ErrorEvent):
             status = f", status {event.status}" if event.status is not None else ""
