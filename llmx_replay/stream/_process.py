@@ -126,7 +126,7 @@ class ChatStreamProcessor:
         if type(chunk) is not dict:
             return
         if not self._response_id:
-            # D17: the response's id is the first id a chunk carries.
+            # D17: the response's id is the first non-empty one a chunk carries.
             response_id = chunk.get("id")
             if type(response_id) is str:
                 self._response_id = response_id
