@@ -36,6 +36,16 @@ def play(name: str, index: int, mode: str = "streaming") -> list[ResponseEvent]:
     return list(play_response(interaction.response, Playback(mode)))  # type: ignore[arg-type]
 
 
+def usage(input_tokens: int, output_tokens: int, total: int, cached: int = 0) -> TokenUsage:
+    return TokenUsage(
+        input_tokens=input_tokens,
+        cached_input_tokens=cached,
+        output_tokens=output_tokens,
+        reasoning_output_tokens=0,
+        total_tokens=total,
+    )
+
+
 def finished_items(events: list[ResponseEvent]) -> list[object]:
     return [event.item for event in events if isinstance(event, OutputItemDone)]
 
@@ -144,13 +154,7 @@ def test_d06_usage_after_the_finish_reason_is_kept() -> None:
     completed = play("d06-usage-after-finish.yaml", 0)[-1]
     assert completed == Completed(
         response_id="chatcmpl-rp1",
-        token_usage=TokenUsage(
-            input_tokens=9,
-            cached_input_tokens=0,
-            output_tokens=2,
-            reasoning_output_tokens=0,
-            total_tokens=11,
-        ),
+        token_usage=usage(9, 2, 11),
         finish_reason="stop",
     )
 
@@ -199,20 +203,8 @@ def test_d11_usage_without_total_and_with_cache_reads() -> None:
     first = play("d11-usage-shapes.yaml", 0)[-1]
     second = play("d11-usage-shapes.yaml", 1)[-1]
     assert isinstance(first, Completed) and isinstance(second, Completed)
-    assert first.token_usage == TokenUsage(
-        input_tokens=8,
-        cached_input_tokens=0,
-        output_tokens=1,
-        reasoning_output_tokens=0,
-        total_tokens=9,
-    )
-    assert second.token_usage == TokenUsage(
-        input_tokens=2100,
-        cached_input_tokens=2048,
-        output_tokens=2,
-        reasoning_output_tokens=0,
-        total_tokens=2102,
-    )
+    assert first.token_usage == usage(8, 1, 9)
+    assert second.token_usage == usage(2100, 2, 2102, cached=2048)
 
 
 def test_d12_openai_rejects_what_the_seed_sent_and_we_send_neither() -> None:
@@ -264,13 +256,7 @@ def test_d16_groq_usage_inside_x_groq_is_kept() -> None:
 
     assert events[-1] == Completed(
         response_id="chatcmpl-gq1",
-        token_usage=TokenUsage(
-            input_tokens=12,
-            cached_input_tokens=0,
-            output_tokens=2,
-            reasoning_output_tokens=0,
-            total_tokens=14,
-        ),
+        token_usage=usage(12, 2, 14),
         finish_reason="stop",
     )
 

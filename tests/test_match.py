@@ -298,10 +298,7 @@ def test_ignored_paths_apply_to_the_index() -> None:
 
 
 def miss_of(index: InteractionIndex, method: str, url: str, body: bytes) -> NoMatchingInteraction:
-    closest = index.closest(method, url, body)
-    return NoMatchingInteraction(
-        "c.yaml", method, url, body, closest.position, closest.differences, closest.more_differences
-    )
+    return index.miss("c.yaml", method, url, body)
 
 
 def test_explain_miss_names_the_closest_interaction_and_the_differing_path() -> None:

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
-from llmx_replay._exceptions import Absence, FieldDifference
+from llmx_replay._exceptions import Absence, FieldDifference, NoMatchingInteraction
 from llmx_replay.cassette._model import Interaction
 
 _ANY_ITEM = "*"
@@ -118,19 +118,6 @@ def _differences(recorded: Any, requested: Any, path: str, found: list[FieldDiff
         found.append(FieldDifference(path, recorded, requested))
 
 
-@dataclass(frozen=True, slots=True)
-class Closest:
-    """The recorded interaction closest to a request that matched none, and where they differ.
-
-    `differences` holds the first few differences; `more_differences` says whether there
-    are others.
-    """
-
-    position: int | None
-    differences: tuple[FieldDifference, ...] = ()
-    more_differences: bool = False
-
-
 class InteractionIndex:
     """Recorded interactions by request key, each key's interactions in recorded order."""
 
@@ -163,10 +150,15 @@ class InteractionIndex:
     def unplayed(self) -> list[int]:
         return sorted(p for p in range(len(self._interactions)) if p not in self.played)
 
-    def closest(self, method: str, url: str, body: bytes | None) -> Closest:
-        """Which recorded request comes closest to this one, and where they differ."""
+    def miss(
+        self, cassette: str, method: str, url: str, body: bytes, reason: str | None = None
+    ) -> NoMatchingInteraction:
+        """The error for a request that matches nothing recorded in `cassette`.
+
+        It names the recorded request that comes closest, and where the two differ.
+        """
         if not self._interactions:
-            return Closest(None)
+            return NoMatchingInteraction(cassette, method, url, body, None, reason=reason)
         requested = {
             "method": method.upper(),
             "url": canonical_url(self._url_form(url)),
@@ -185,4 +177,13 @@ class InteractionIndex:
             if best is None or len(found) < len(best[1]):
                 best = (position, found)
         position, found = best or (0, [])
-        return Closest(position, tuple(found[:_SHOWN_DIFFERENCES]), len(found) > _SHOWN_DIFFERENCES)
+        return NoMatchingInteraction(
+            cassette,
+            method,
+            url,
+            body,
+            position,
+            found[:_SHOWN_DIFFERENCES],
+            len(found) > _SHOWN_DIFFERENCES,
+            reason,
+        )

@@ -243,17 +243,7 @@ class Player:
         """The error for a request that no recording answers, naming the closest one."""
         # The error shows the request as a cassette would keep it: scrubbed.
         method, url, body = request.method, self._scrubber.url(str(request.url)), request.content
-        closest = self.index.closest(method, url, body)
-        return NoMatchingInteraction(
-            self.name,
-            method,
-            url,
-            body,
-            closest.position,
-            closest.differences,
-            closest.more_differences,
-            reason,
-        )
+        return self.index.miss(self.name, method, url, body, reason)
 
     def serve(self, request: httpx.Request, response: RecordedResponse) -> httpx.Response:
         """`response` as an httpx response whose body replays the recorded chunks."""
