@@ -23,6 +23,7 @@ from llmx_replay._exceptions import (
     SecretInCassette,
     SSEDecodeError,
     UnsupportedOperation,
+    UnsupportedWireFormat,
 )
 from llmx_replay._options import Faults, Pacing, RecordMode, RecordPolicy, ReplayOptions
 from llmx_replay._version import __version__
@@ -89,6 +90,7 @@ __all__ = [
     "StreamMode",
     "SystemClock",
     "UnsupportedOperation",
+    "UnsupportedWireFormat",
     "VirtualClock",
     "__version__",
     "build_body",

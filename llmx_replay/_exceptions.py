@@ -2,7 +2,8 @@
 
     LlmxReplayError
     ├── InputError          a file or value given by the user is wrong (names the file and field)
-    │   └── OptionError     an option has a value it cannot take (names the option; a ValueError)
+    │   ├── OptionError     an option has a value it cannot take (names the option; a ValueError)
+    │   └── UnsupportedWireFormat  a recorded response is another API's, not Chat Completions
     ├── MissingEnvVarError  the provider's API key variable is not set
     ├── UnsupportedOperation  the prompt asks for what Chat Completions cannot do
     ├── SecretInCassette    a cassette about to be written still holds something like a key
@@ -62,6 +63,30 @@ class OptionError(InputError, ValueError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.option, self.template, self.mentions))
+
+
+class UnsupportedWireFormat(InputError):
+    """A recorded response is in another API's wire format, which llmx-replay does not read.
+
+    Attributes:
+        interaction: The interaction's position in the cassette (0 for a raw SSE body); the
+            error's `field` names it.
+        wire_format: What the response is, such as ``Anthropic Messages stream``.
+    """
+
+    def __init__(self, source: str, interaction: int, wire_format: str) -> None:
+        self.interaction = interaction
+        self.wire_format = wire_format
+        article = "an" if wire_format[:1].lower() in "aeiou" else "a"
+        super().__init__(
+            source,
+            f"{article} {wire_format}, not Chat Completions; llmx-replay reads Chat Completions "
+            "only",
+            f"interaction {interaction}",
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.source, self.interaction, self.wire_format))
 
 
 def field_path(location: Sequence[int | str]) -> str:

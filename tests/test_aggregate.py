@@ -31,7 +31,10 @@ from llmx_replay.models import (
     ReasoningSummaryDelta,
     ReasoningSummaryPartAdded,
     ReasoningText,
+    Refusal,
+    RefusalDelta,
     ResponseEvent,
+    SummaryText,
     TokenUsage,
 )
 
@@ -312,6 +315,55 @@ def test_state_is_kept_across_batches(mode: AggregateMode) -> None:
     one = aggregate(mode, raw)
     assert aggregate(mode, *[[event] for event in raw]) == one
     assert aggregate(mode, raw[:3], [], raw[3:6], raw[6:]) == one
+
+
+# --------------------------------------------------------------------------------------------
+# What providers send besides text (D18, D22, D23)
+# --------------------------------------------------------------------------------------------
+
+
+def refused(delta: str) -> RefusalDelta:
+    return RefusalDelta(delta=delta)
+
+
+CITED = [{"type": "url_citation", "url_citation": {"url": "https://a"}}]
+
+
+def test_streaming_makes_the_refusal_whole_and_keeps_the_annotations() -> None:
+    """D23, D22: refusal pieces become one refusal part, after the whole text; what else
+    the message carries stays."""
+    pieces = Message(
+        role="assistant",
+        content=[OutputText(text="Par"), Refusal(refusal="no"), Refusal(refusal="pe")],
+        annotations=CITED,
+    )
+    raw = [added_message(), text("Par"), refused("no"), refused("pe"), OutputItemDone(pieces)]
+    whole = Message(
+        role="assistant",
+        content=[OutputText(text="Par"), Refusal(refusal="nope")],
+        annotations=CITED,
+    )
+    assert aggregate("streaming", raw) == [*raw[:4], OutputItemDone(whole)]
+    assert aggregate("aggregated", raw) == [OutputItemDone(whole)]
+
+
+def test_refusal_deltas_no_item_closed_become_a_message_before_completed() -> None:
+    raw = [refused("no"), completed()]
+    whole = Message(role="assistant", content=[Refusal(refusal="no")])
+    assert aggregate("aggregated", raw) == [OutputItemDone(whole), completed()]
+
+
+def test_aggregated_makes_the_summary_whole_and_keeps_the_encrypted_content() -> None:
+    """D18: in aggregated mode a reasoning's summary is whole, as its text is."""
+    pieces = Reasoning(
+        summary=[SummaryText(text="Pl"), SummaryText(text="an")],
+        content=[],
+        encrypted_content="gAAAA",
+    )
+    raw = [added_reasoning(), OutputItemDone(pieces), completed()]
+    whole = Reasoning(summary=[SummaryText(text="Plan")], content=[], encrypted_content="gAAAA")
+    assert aggregate("aggregated", raw) == [OutputItemDone(whole), completed()]
+    assert aggregate("streaming", raw) == raw
 
 
 # --------------------------------------------------------------------------------------------

@@ -528,6 +528,7 @@ RETRY_LIMIT_ERROR = {
     "kind": "retry_limit",
     "status": 429,
     "message": "exceeded retry limit, last status: 429 Too Many Requests: Rate limit reached",
+    "provider_error": {"message": "Rate limit reached", "type": "requests"},
 }
 
 
@@ -797,3 +798,76 @@ def test_play_jsonl_shows_the_response_id() -> None:
         "token_usage": None,
         "finish_reason": "stop",
     }
+
+
+DECISIONS = Path(__file__).parent.parent / "cassettes" / "decisions"
+
+
+def played_text(name: str, *options: str) -> list[str]:
+    result = run("play", str(DECISIONS / name), *options)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_play_text_shows_encrypted_reasoning_and_its_summary() -> None:
+    """D18: a reasoning with no readable text still shows: its summary, and how much
+    encrypted content it carries."""
+    lines = played_text("d18-reasoning-details.yaml", "--mode", "aggregated")
+    o3 = lines[
+        lines.index("== interaction 1: POST https://openrouter.ai/api/v1/chat/completions -> 200") :
+    ]
+    assert o3[1:4] == [
+        "[reasoning summary] **Introducing myself**",
+        "[reasoning] (encrypted, 130 characters)",
+        "I'm ChatGPT, an AI assistant.",
+    ]
+
+
+def test_play_text_shows_the_providers_error_code_and_what_came_before() -> None:
+    """D19, D20: the error line names the provider's code, then the finish reason and usage."""
+    assert played_text("d20-error-after-finish-reason.yaml")[-1] == (
+        "[error: unexpected_status, status 200, code 400] Token limit reached "
+        "(finish_reason: length; usage: input 43 (cached 0), output 10 (reasoning 11), total 53)"
+    )
+    assert played_text("d19-in-stream-error-object.yaml")[-1].startswith(
+        "[error: unexpected_status, status 200, code tool_use_failed] Failed to call a function."
+    )
+
+
+def test_play_text_shows_a_flagged_moderation() -> None:
+    """D21: the completed line says what the moderation flagged."""
+    assert "; moderation: flagged (output: violence); " in played_text("d21-moderation.yaml")[-1]
+
+
+def test_play_text_shows_the_sources_under_the_answer() -> None:
+    """D22: a line per cited source, under the answer."""
+    lines = played_text("d22-annotations-and-sources.yaml")
+    assert lines[1:4] == [
+        "It is https://github.com/pydantic/pydantic-ai",
+        "[citation] AI Agent Framework, the Pydantic way - GitHub "
+        "<https://github.com/pydantic/pydantic-ai>",
+        "[citation] Pydantic AI | Pydantic Docs <https://pydantic.dev/docs/ai/overview/>",
+    ]
+    assert lines[7:9] == [
+        "[citation] <https://croneconfidence.com/2015/01/28/your-magic-mirror/>",
+        "[citation] <https://integrallife.com/the-magic-mirror/>",
+    ]
+
+
+@pytest.mark.parametrize("mode", ["streaming", "aggregated"])
+def test_play_text_marks_a_refusal(mode: str) -> None:
+    """D23: a refusal reads as a refusal, streamed or not."""
+    lines = played_text("d23-refusal.yaml", "--mode", mode)
+    assert lines[1] == "[refusal] I'm very sorry, but I can't assist with that request."
+
+
+def test_play_jsonl_shows_the_refusal_deltas_and_part() -> None:
+    events = jsonl(run("play", str(DECISIONS / "d23-refusal.yaml"), "--format", "jsonl"))
+    assert [event["delta"] for event in events if event["type"] == "refusal_delta"] == [
+        "I'm very sorry,",
+        " but I can't assist with that request.",
+    ]
+    (done,) = [event for event in events if event["type"] == "output_item_done"]
+    assert done["item"]["content"] == [
+        {"type": "refusal", "refusal": "I'm very sorry, but I can't assist with that request."}
+    ]

@@ -22,6 +22,7 @@ from llmx_replay.models.request import ChatRequest
 from llmx_replay.transports import RecordingTransport
 from tests.test_cli import (
     CHAT_URI,
+    DECISIONS,
     HELLO_SSE,
     RATE_LIMIT_BODY,
     assert_one_line_error,
@@ -168,6 +169,7 @@ def test_inspect_json(hello: Path) -> None:
                 "total_ms": 31.0,
                 "finish_reason": "stop",
                 "usage": HELLO_USAGE,
+                "moderation": None,
                 "error": None,
                 "partial": None,
             }
@@ -199,7 +201,12 @@ def test_inspect_partial_recording_json(partial: Path) -> None:
     assert second["partial"] == BROKE_OFF
     assert second["finish_reason"] is None
     assert second["usage"] is None
-    assert second["error"] == {"kind": "stream", "message": REPLAYED_BREAK, "status": None}
+    assert second["error"] == {
+        "kind": "stream",
+        "message": REPLAYED_BREAK,
+        "status": None,
+        "provider_error": None,
+    }
 
 
 def test_inspect_vcrpy_cassette_has_no_timing(foreign: Path) -> None:
@@ -310,6 +317,7 @@ def test_diff_equal_recordings(hello: Path, tmp_path: Path) -> None:
         "b": str(again),
         "equal": True,
         "differences": [],
+        "unsupported_wire_formats": [],
     }
 
 
@@ -553,3 +561,54 @@ def test_diff_error_bad_tolerance(hello: Path) -> None:
 
 def test_diff_error_bad_ignore(hello: Path) -> None:
     assert_one_line_error(run("diff", str(hello), str(hello), "--ignore", "colour"), "--ignore")
+
+
+def test_diff_sees_a_refusal_change_that_text_alone_would_not(tmp_path: Path) -> None:
+    """D23: a refusal is not text, so a changed refusal is its own difference."""
+    a = save(
+        tmp_path / "a.yaml", response(sse({"choices": [{"delta": {"refusal": "No."}}]}, finish()))
+    )
+    b = save(
+        tmp_path / "b.yaml",
+        response(sse({"choices": [{"delta": {"refusal": "Never."}}]}, finish())),
+    )
+    result = run("diff", str(a), str(b), "--ignore", "chunking")
+    assert result.exit_code == 1
+    assert result.stdout == 'interaction 0: refusal differs at character 2: "No." -> "Never."\n'
+
+
+def test_diff_sees_the_moderation_flag_change(tmp_path: Path) -> None:
+    """D21: the same text, moderated differently, is a difference."""
+
+    def moderated(flagged: bool) -> str:
+        report = {"results": [{"flagged": flagged, "categories": {"violence": flagged}}]}
+        return sse(content("Hi"), finish(), {"choices": [], "moderation": {"output": report}})
+
+    a = save(tmp_path / "a.yaml", response(moderated(False)))
+    b = save(tmp_path / "b.yaml", response(moderated(True)))
+    result = run("diff", str(a), str(b), "--ignore", "chunking")
+    assert result.exit_code == 1
+    assert result.stdout == (
+        "interaction 0: moderation: not flagged -> flagged (output: violence)\n"
+    )
+
+
+def test_inspect_shows_the_finish_reason_usage_and_code_an_error_carries() -> None:
+    """D19, D20: the table keeps the finish reason and tokens sent before the error, and the
+    error note names the provider's code."""
+    cassette = DECISIONS / "d20-error-after-finish-reason.yaml"
+    result = run("inspect", str(cassette), "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    (facts,) = json.loads(result.stdout)["interactions"]
+    assert facts["finish_reason"] == "length"
+    assert facts["usage"]["total_tokens"] == 53
+    assert facts["error"]["provider_error"] == {"code": 400, "message": "Token limit reached"}
+    text = run("inspect", str(cassette)).stdout
+    assert (
+        "interaction 0: error: unexpected_status, status 200, code 400: Token limit reached" in text
+    )
+
+
+def test_inspect_notes_the_moderation() -> None:
+    result = run("inspect", str(DECISIONS / "d21-moderation.yaml"))
+    assert result.stdout.splitlines()[-1] == "interaction 0: moderation: flagged (output: violence)"

@@ -229,7 +229,13 @@ def test_play_error_after(paced: Path) -> None:
         MESSAGE_ADDED,
         HEL_DELTA,
         HEL_DONE,
-        {"type": "error", "kind": "unexpected_status", "message": "boom", "status": 200},
+        {
+            "type": "error",
+            "kind": "unexpected_status",
+            "message": "boom",
+            "status": 200,
+            "provider_error": {"message": "boom", "type": "server_error"},
+        },
     ]
     default = jsonl(run(*args))
     assert default[-1]["message"] == "llmx-replay injected this error"
@@ -246,6 +252,7 @@ def test_play_error_after(paced: Path) -> None:
                 "message": "exceeded retry limit, last status: 503 Service Unavailable: "
                 "llmx-replay injected status 503",
                 "status": 503,
+                "provider_error": {"message": "llmx-replay injected status 503"},
             },
         ),
         (
@@ -255,6 +262,7 @@ def test_play_error_after(paced: Path) -> None:
                 "kind": "unexpected_status",
                 "message": "unexpected status 400 Bad Request: llmx-replay injected status 400",
                 "status": 400,
+                "provider_error": {"message": "llmx-replay injected status 400"},
             },
         ),
     ],

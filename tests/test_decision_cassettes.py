@@ -1,4 +1,4 @@
-"""Each decision D1-D17 has a cassette under cassettes/decisions/ showing the provider
+"""Each decision D1-D24 has a cassette under cassettes/decisions/ showing the provider
 behaviour that needs it; these tests play them (and, for the request-side decisions, check
 that our request builder produces the request the cassette records as ours)."""
 
@@ -16,10 +16,14 @@ from llmx_replay.models import (
     FunctionCall,
     Message,
     OutputItemDone,
+    OutputText,
     Prompt,
     ProviderSettings,
     Reasoning,
+    ReasoningText,
+    Refusal,
     ResponseEvent,
+    SummaryText,
     TokenUsage,
 )
 
@@ -266,3 +270,110 @@ def test_d17_completed_carries_the_response_id_the_chunks_carry() -> None:
     events = play("d17-response-id.yaml", 0)
 
     assert events[-1] == Completed(response_id="chatcmpl-rid1", finish_reason="stop")
+
+
+def test_d18_reasoning_details_text_signature_encrypted_and_summary() -> None:
+    """D18: Claude's doubled text is read once and its signature kept; o3's encrypted
+    reasoning and summary become the reasoning's encrypted content and summary."""
+    claude = finished_items(play("d18-reasoning-details.yaml", 0))
+    assert claude[0] == Reasoning(
+        summary=[],
+        content=[
+            ReasoningText(text="The user asks for the weather"),
+            ReasoningText(text=" in Berlin; I will call the tool."),
+        ],
+        encrypted_content=signature_in("d18-reasoning-details.yaml", 0),
+    )
+    assert isinstance(claude[1], FunctionCall)
+    o3 = finished_items(play("d18-reasoning-details.yaml", 1, "aggregated"))
+    thought = o3[0]
+    assert isinstance(thought, Reasoning)
+    assert thought.summary == [SummaryText(text="**Introducing myself**")]
+    assert thought.content == []
+    assert thought.encrypted_content is not None
+    assert thought.encrypted_content.startswith("gAAAAAB")
+    assert o3[1] == Message(
+        role="assistant", content=[OutputText(text="I'm ChatGPT, an AI assistant.")]
+    )
+
+
+def signature_in(name: str, index: int) -> str:
+    body = cassette(name).interactions[index].response.body
+    (signature,) = [
+        detail["signature"]
+        for line in body.split(b"\n")
+        if line.startswith(b"data: {")
+        for choice in orjson.loads(line[6:])["choices"]
+        for detail in choice["delta"].get("reasoning_details") or []
+        if "signature" in detail
+    ]
+    return str(signature)
+
+
+def test_d19_in_stream_error_keeps_the_providers_error_object() -> None:
+    """D19: Groq's code, type, status code and failed generation stay on the error."""
+    failure = play("d19-in-stream-error-object.yaml", 0)[-1]
+    assert isinstance(failure, ErrorEvent)
+    assert (failure.kind, failure.status) == ("unexpected_status", 200)
+    assert (failure.code, failure.error_type, failure.provider_status) == (
+        "tool_use_failed",
+        "invalid_request_error",
+        400,
+    )
+    assert isinstance(failure.provider_error, dict)
+    assert failure.provider_error["failed_generation"].startswith("<function=get_weather")
+
+
+def test_d20_error_after_finish_reason_keeps_finish_reason_and_usage() -> None:
+    """D20: the error that ends the turn still carries `length` and the usage."""
+    failure = play("d20-error-after-finish-reason.yaml", 0)[-1]
+    assert isinstance(failure, ErrorEvent)
+    assert failure.message == "Token limit reached"
+    assert failure.finish_reason == "length"
+    assert failure.token_usage == TokenUsage(
+        input_tokens=43,
+        cached_input_tokens=0,
+        output_tokens=10,
+        reasoning_output_tokens=11,
+        total_tokens=53,
+    )
+
+
+def test_d21_flagged_output_is_on_completed() -> None:
+    """D21: the moderation report after the usage chunk reaches `completed`, flagged."""
+    done = play("d21-moderation.yaml", 0)[-1]
+    assert isinstance(done, Completed)
+    assert done.token_usage == usage(14, 7, 21)
+    assert done.moderation is not None
+    assert done.moderation["output"]["results"][0]["flagged"] is True
+    assert done.moderation["input"]["results"][0]["flagged"] is False
+
+
+def test_d22_annotations_and_perplexity_sources_are_on_the_answer() -> None:
+    """D22: OpenRouter's annotations, and Perplexity's citations and search results."""
+    (openrouter,) = finished_items(play("d22-annotations-and-sources.yaml", 0))
+    assert isinstance(openrouter, Message)
+    assert [note["url_citation"]["url"] for note in openrouter.annotations or []] == [
+        "https://github.com/pydantic/pydantic-ai",
+        "https://pydantic.dev/docs/ai/overview/",
+    ]
+    (perplexity,) = finished_items(play("d22-annotations-and-sources.yaml", 1))
+    assert isinstance(perplexity, Message)
+    assert perplexity.text == "A magic mirror shows what is [1][2]."
+    assert perplexity.citations == [
+        "https://croneconfidence.com/2015/01/28/your-magic-mirror/",
+        "https://integrallife.com/the-magic-mirror/",
+    ]
+    assert [found["title"] for found in perplexity.search_results or []] == [
+        "Your Magic Mirror - Crone Confidence",
+        "The Magic Mirror - Integral Life",
+    ]
+
+
+def test_d23_refusal_is_a_refusal_part() -> None:
+    """D23: the refusal is the answer's message, as a `refusal` part, not text."""
+    (message,) = finished_items(play("d23-refusal.yaml", 0))
+    assert message == Message(
+        role="assistant",
+        content=[Refusal(refusal="I'm very sorry, but I can't assist with that request.")],
+    )

@@ -22,8 +22,9 @@ import orjson
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from llmx_replay import CassetteSession, build_request
+from llmx_replay import CassetteSession, UnsupportedWireFormat, build_request
 from llmx_replay.cassette import RecordedResponse, load_cassette
+from llmx_replay.harness import Playback, play_response
 from llmx_replay.models import (
     FunctionCall,
     FunctionCallOutput,
@@ -300,8 +301,12 @@ DECISIONS = sorted(
 )
 
 
+# D24's cassette holds other APIs' streams, which are refused rather than played.
+REFUSED = "d24-other-wire-apis"
+
+
 def test_every_decision_has_its_cassette() -> None:
-    assert [name[:3] for name in DECISIONS] == [f"d{number:02}" for number in range(1, 18)]
+    assert [name[:3] for name in DECISIONS] == [f"d{number:02}" for number in range(1, 25)]
 
 
 @pytest.mark.parametrize(
@@ -309,6 +314,7 @@ def test_every_decision_has_its_cassette() -> None:
     [
         pytest.param(name, marks=pytest.mark.llmx_cassette(name=f"decisions/{name}"))
         for name in DECISIONS
+        if name != REFUSED
     ],
 )
 def test_decision(
@@ -317,3 +323,20 @@ def test_decision(
     assert llmx_cassette.path.stem == decision
     assert llmx_cassette.play() == llmx_snapshot
     assert llmx_cassette.play(mode="aggregated") == llmx_snapshot
+
+
+@pytest.mark.llmx_cassette(name=f"decisions/{REFUSED}", allow_unplayed=True)
+def test_decision_other_wire_apis_are_refused_and_the_client_says_why(
+    llmx_cassette: CassetteSession, llmx_snapshot: SnapshotAssertion
+) -> None:
+    """D24: playing refuses the cassette; the client, given either stream, ends the turn
+    with an error naming what it got."""
+    with pytest.raises(UnsupportedWireFormat, match="interaction 0: an Anthropic Messages"):
+        llmx_cassette.play()
+    cassette = load_cassette(llmx_cassette.path)
+    events = [
+        event
+        for interaction in cassette.interactions
+        for event in play_response(interaction.response, Playback("streaming"))
+    ]
+    assert events == llmx_snapshot

@@ -33,7 +33,10 @@ from llmx_replay.harness import Playback, play_attempts, play_response, turns
 from llmx_replay.models import ErrorEvent
 from llmx_replay.models.request import ChatRequest
 
-CASSETTES = sorted((Path(__file__).resolve().parent.parent / "cassettes").rglob("*.yaml"))
+BUNDLED = Path(__file__).resolve().parent.parent / "cassettes"
+# D24's cassette holds other APIs' streams, to show that they are refused, not played.
+OTHER_APIS_DECISION = BUNDLED / "decisions" / "d24-other-wire-apis.yaml"
+CASSETTES = sorted(path for path in BUNDLED.rglob("*.yaml") if path != OTHER_APIS_DECISION)
 MODES: list[StreamMode] = ["raw", "streaming", "aggregated"]
 FAULTS = {
     "none": Faults(),

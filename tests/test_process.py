@@ -97,9 +97,24 @@ def completed(usage: TokenUsage | None = None, finish: str | None = None) -> Com
     return Completed(response_id="", token_usage=usage, finish_reason=finish)
 
 
-def error(kind: ErrorKind, message: str = "", status: int | None = None) -> ErrorEvent:
+def error(
+    kind: ErrorKind,
+    message: str = "",
+    status: int | None = None,
+    *,
+    provider_error: Any = None,
+    finish: str | None = None,
+    usage: TokenUsage | None = None,
+) -> ErrorEvent:
     """An `ErrorEvent`; compare it with `masked()` events when the text is not specified."""
-    return ErrorEvent(kind=kind, message=message, status=status)
+    return ErrorEvent(
+        kind=kind,
+        message=message,
+        status=status,
+        provider_error=provider_error,
+        finish_reason=finish,
+        token_usage=usage,
+    )
 
 
 def masked(events: Sequence[ResponseEvent]) -> list[ResponseEvent]:
@@ -568,7 +583,12 @@ def test_s6_eof_without_done_or_finish_reason_is_an_error(mode: Mode) -> None:
     assert run([r("a"), c("b")], mode) == S6[mode]
 
 
-S7_ERROR = error("unexpected_status", "Overloaded", 200)
+S7_ERROR = error(
+    "unexpected_status",
+    "Overloaded",
+    200,
+    provider_error={"message": "Overloaded", "type": "overloaded_error"},
+)
 S7 = {
     "raw": [added_message(), text("par"), done_message("par"), S7_ERROR],
     "streaming": [added_message(), text("par"), done_message("par"), S7_ERROR],
@@ -667,9 +687,10 @@ def test_s12_only_done(mode: Mode) -> None:
     assert run([DONE], mode) == [completed()]
 
 
-JSON_ERROR_BODY = error(
-    "stream", "expected an event stream, got a JSON error: Invalid API key", status=200
-)
+def json_error_body(**provider_error: str) -> ErrorEvent:
+    message = "expected an event stream, got a JSON error: Invalid API key"
+    provider = {"message": "Invalid API key"} | provider_error
+    return error("stream", message, 200, provider_error=provider)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -677,7 +698,7 @@ def test_s13_json_error_body_quotes_the_provider(mode: Mode) -> None:
     """D8: a 2xx JSON error body ends with a `stream` error quoting the provider's message
     (the seed yields a silent `Completed`, B19)."""
     body = b'{"error":{"message":"Invalid API key","type":"invalid_request_error"}}'
-    assert run(body, mode) == [JSON_ERROR_BODY]
+    assert run(body, mode) == [json_error_body(type="invalid_request_error")]
 
 
 S13_COMPLETION = {
@@ -692,15 +713,12 @@ S13_COMPLETION = {
     ],
     "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
 }
+# D20: the error still carries the completion's finish reason and usage.
+S13_ERROR = error("stream", status=200, finish="stop", usage=usage(5, 1, 6))
 S13 = {
-    "raw": [added_message(), text("Hello"), done_message("Hello"), error("stream", status=200)],
-    "streaming": [
-        added_message(),
-        text("Hello"),
-        done_message("Hello"),
-        error("stream", status=200),
-    ],
-    "aggregated": [done_message("Hello"), error("stream", status=200)],
+    "raw": [added_message(), text("Hello"), done_message("Hello"), S13_ERROR],
+    "streaming": [added_message(), text("Hello"), done_message("Hello"), S13_ERROR],
+    "aggregated": [done_message("Hello"), S13_ERROR],
 }
 
 
@@ -735,24 +753,24 @@ def test_s13_non_streamed_completion_with_tool_calls_and_reasoning() -> None:
         done_reasoning("need ls"),
         done_message("Checking."),
         done_call("shell", "{}", "call_1"),
-        error("stream", status=200),
+        error("stream", status=200, finish="tool_calls"),
     ]
 
 
 def test_s13_json_error_body_status_is_reported() -> None:
     events = run(b'{"error":{"message":"nope"}}', "raw", status=202)
-    assert masked(events) == [error("stream", status=202)]
+    assert masked(events) == [error("stream", status=202, provider_error={"message": "nope"})]
 
 
 def test_s13_json_error_body_after_leading_whitespace() -> None:
     events = run([b"\r\n ", b'{"error":{"message":"Invalid API key"}}'], "raw")
-    assert events == [JSON_ERROR_BODY]
+    assert events == [json_error_body()]
 
 
 def test_s13_json_error_body_with_a_bom_quotes_the_provider() -> None:
     """D8: a JSON error body that starts with a UTF-8 BOM still quotes the provider."""
     events = run(b'\xef\xbb\xbf{"error":{"message":"Invalid API key"}}', "raw")
-    assert events == [JSON_ERROR_BODY]
+    assert events == [json_error_body()]
 
 
 def test_s13_json_body_events_do_not_depend_on_chunking() -> None:
@@ -1256,6 +1274,12 @@ def test_d10_error_chunk_flushes_then_unexpected_status(mode: Mode) -> None:
     `unexpected_status` error with status 200 and the provider's message (the seed flushes
     nothing)."""
     body = [r("hmm"), c("par"), {"error": {"message": "rate limited", "code": 429}}]
+    rate_limited = error(
+        "unexpected_status",
+        "rate limited",
+        200,
+        provider_error={"message": "rate limited", "code": 429},
+    )
     expected = {
         "raw": [
             added_reasoning(),
@@ -1264,7 +1288,7 @@ def test_d10_error_chunk_flushes_then_unexpected_status(mode: Mode) -> None:
             text("par"),
             done_reasoning("hmm"),
             done_message("par"),
-            error("unexpected_status", "rate limited", 200),
+            rate_limited,
         ],
         "streaming": [
             added_reasoning(),
@@ -1273,12 +1297,12 @@ def test_d10_error_chunk_flushes_then_unexpected_status(mode: Mode) -> None:
             text("par"),
             done_reasoning("hmm"),
             done_message("par"),
-            error("unexpected_status", "rate limited", 200),
+            rate_limited,
         ],
         "aggregated": [
             done_reasoning("hmm"),
             done_message("par"),
-            error("unexpected_status", "rate limited", 200),
+            rate_limited,
         ],
     }
     assert run(body, mode) == expected[mode]
@@ -1286,7 +1310,9 @@ def test_d10_error_chunk_flushes_then_unexpected_status(mode: Mode) -> None:
 
 def test_d10_error_without_message() -> None:
     events = run([{"error": {"type": "server_error"}}])
-    assert masked(events) == [error("unexpected_status", status=200)]
+    assert masked(events) == [
+        error("unexpected_status", status=200, provider_error={"type": "server_error"})
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -1444,23 +1470,3 @@ def test_nothing_follows_an_error() -> None:
     assert processor.process(DONE) == []
     assert processor.end_of_stream() == []
     assert processor.end_abruptly("stream", "again") == []
-
-
-def test_refusal_is_streamed_as_text() -> None:
-    """OpenAI streams a refusal in `delta.refusal` (after `content: null, refusal: ""`); it is
-    the model's answer, so it reaches the caller as text (the seed dropped it: an empty
-    successful turn)."""
-    body = [
-        {"choices": [{"delta": {"role": "assistant", "content": None, "refusal": ""}}]},
-        {"choices": [{"delta": {"refusal": "I can't"}}]},
-        {"choices": [{"delta": {"refusal": " help."}}]},
-        finish("stop"),
-        DONE,
-    ]
-    assert run(body, "streaming") == [
-        added_message(),
-        text("I can't"),
-        text(" help."),
-        done_message("I can't help."),
-        completed(finish="stop"),
-    ]

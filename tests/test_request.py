@@ -32,7 +32,7 @@ from llmx_replay.models import (
     ProviderSettings,
     ResponseItem,
 )
-from llmx_replay.stream._provider_errors import error_body_message
+from llmx_replay.stream._provider_errors import read_error_body
 from llmx_replay.stream._retry import backoff, retry_after, retry_delay
 
 Json = dict[str, Any]
@@ -1359,17 +1359,20 @@ def test_retry_delay_is_finite_for_nan_header() -> None:
     assert delay == pytest.approx(0.18)
 
 
-def test_error_body_message_openai_json() -> None:
-    """§10.4 util.rs: try_parse_error_message returns error.message."""
+def test_error_body_message_openai_json_and_its_error_object() -> None:
+    """§10.4 util.rs: try_parse_error_message returns error.message; D19 keeps the object."""
     raw = b'{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}'
-    assert error_body_message(raw) == "Incorrect API key provided"
+    assert read_error_body(raw) == (
+        "Incorrect API key provided",
+        {"message": "Incorrect API key provided", "type": "invalid_request_error"},
+    )
 
 
 def test_error_body_message_plain_text_verbatim() -> None:
     """§10.4 util.rs: text that is not an error JSON is returned as is."""
-    assert error_body_message(b"plain text error") == "plain text error"
+    assert read_error_body(b"plain text error") == ("plain text error", None)
 
 
 def test_error_body_message_json_without_error_key_verbatim() -> None:
     """§10.4 util.rs: JSON with no `error` key is returned verbatim."""
-    assert error_body_message(b'{"detail":"nope"}') == '{"detail":"nope"}'
+    assert read_error_body(b'{"detail":"nope"}') == ('{"detail":"nope"}', None)

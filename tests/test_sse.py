@@ -357,18 +357,40 @@ def _tool_call(index: int, first: bool, arguments: str) -> dict[str, Any]:
     return fragment
 
 
+REASONING_DETAIL = st.one_of(
+    CHAT_TEXT.map(lambda t: {"type": "reasoning.summary", "summary": t}),
+    CHAT_TEXT.map(lambda t: {"type": "reasoning.encrypted", "data": t}),
+    CHAT_TEXT.map(lambda t: {"type": "reasoning.text", "signature": t}),
+)
+
 CHAT_PAYLOAD = st.one_of(
     CHAT_TEXT.map(lambda t: _choice({"content": t})),
     CHAT_TEXT.map(lambda t: _choice({"reasoning": t})),
     CHAT_TEXT.map(lambda t: _choice({"reasoning_content": {"text": t}})),
     CHAT_TEXT.map(lambda t: _choice({"content": [{"type": "text", "text": t}]})),
-    st.builds(_tool_call, st.integers(0, 2), st.booleans(), CHAT_TEXT),
+    st.builds(_tool_call, st.integers(0, 2), st.booleans(), CHAT_TEXT).map(
+        lambda fragment: _choice({"tool_calls": [fragment]})
+    ),
+    CHAT_TEXT.map(lambda t: _choice({"refusal": t})),
+    CHAT_TEXT.map(
+        lambda t: _choice({"reasoning_details": [{"type": "reasoning.text", "text": t}]})
+    ),
+    st.lists(REASONING_DETAIL, min_size=1, max_size=3).map(
+        lambda details: _choice({"reasoning_details": details})
+    ),
+    CHAT_TEXT.map(
+        lambda t: _choice({"annotations": [{"type": "url_citation", "url_citation": {"url": t}}]})
+    ),
+    CHAT_TEXT.map(lambda t: {"choices": [], "citations": [t], "search_results": [{"url": t}]}),
+    st.booleans().map(
+        lambda flagged: {"choices": [], "moderation": {"output": {"flagged": flagged}}}
+    ),
     st.sampled_from(["stop", "length", "tool_calls", ""]).map(lambda f: _choice({}, f)),
     st.integers(0, 50).map(
         lambda n: {"choices": [], "usage": {"prompt_tokens": n, "completion_tokens": 2}}
     ),
     st.just({"error": None, "choices": []}),
-    st.just({"error": {"message": "Overloaded"}}),
+    st.just({"error": {"message": "Overloaded", "code": "overloaded", "status_code": 529}}),
     st.just("not-json"),
     st.just("[DONE]"),
 )

@@ -1,6 +1,8 @@
 """`llmx-replay diff`: two recordings of the same conversation compared at the event level.
 
-They are compared interaction by interaction, paired by position.
+They are compared interaction by interaction, paired by position. A pair in which one side
+is in another API's wire format is compared by its raw request and response bodies, since
+its events cannot be read.
 """
 
 import json
@@ -13,8 +15,9 @@ from typing import Any
 import click
 import orjson
 
-from llmx_replay.cassette import Cassette, load_recording
-from llmx_replay.cli._app import FiniteFloat, cli, format_option
+from llmx_replay._exceptions import UnsupportedWireFormat
+from llmx_replay.cassette import load_recording
+from llmx_replay.cli._app import CommandError, FiniteFloat, cli, format_option
 from llmx_replay.cli._inspect import InteractionFacts, Turn, cassette_facts, chunk_size_summary
 from llmx_replay.cli._render import describe_usage
 from llmx_replay.models.events import ErrorEvent
@@ -29,9 +32,12 @@ CATEGORIES = (
     "usage",
     "chunking",
     "timing",
+    "body",
 )
-"""What `--ignore` can leave out: `finish` covers the finish reason, errors and partial
-recordings; `request` the URI, the model and interactions present in one recording only."""
+"""What `--ignore` can leave out: `text` covers the answer's text and its refusal; `finish`
+the finish reason, errors, the moderation report and partial recordings; `request` the URI,
+the model, interactions present in one recording only and the raw request body; `body` the
+raw response body (both bodies are compared only where the events cannot be)."""
 
 DEFAULT_TIMING_TOLERANCE = 25.0
 """Percent of the longer time within which two timings count as equal."""
@@ -132,6 +138,7 @@ def _error(error: ErrorEvent | None) -> str | None:
 
 def _turns(compare: _Comparison, a: Turn, b: Turn) -> None:
     compare.text("text", "text", a.text, b.text)
+    compare.text("text", "refusal", a.refusal, b.refusal)
     compare.text("reasoning", "reasoning", a.reasoning, b.reasoning)
     # Call ids are left out: providers make new ones on every run.
     compare.value("tool_calls", "tool_calls", len(a.tool_calls), len(b.tool_calls))
@@ -141,6 +148,7 @@ def _turns(compare: _Comparison, a: Turn, b: Turn) -> None:
         compare.text("tool_calls", f"{field}.arguments", call_a.arguments, call_b.arguments)
     compare.value("finish", "finish_reason", a.finish_reason, b.finish_reason)
     compare.value("finish", "error", _error(a.error), _error(b.error))
+    compare.value("finish", "moderation", a.moderation, b.moderation)
     if a.usage is None or b.usage is None:
         shown = [None if usage is None else describe_usage(usage) for usage in (a.usage, b.usage)]
         compare.value("usage", "usage", *shown)
@@ -159,6 +167,9 @@ def _interactions(
     compare.value("status", "status", a.status, b.status)
     if a.turn is not None and b.turn is not None:
         _turns(compare, a.turn, b.turn)
+    if a.wire_format is not None or b.wire_format is not None:
+        compare.text("request", "request_body", _text(a.request_body), _text(b.request_body))
+        compare.text("body", "response_body", _text(a.response_body), _text(b.response_body))
     compare.value("finish", "partial", a.partial, b.partial)
     compare.value("chunking", "chunks", a.chunks, b.chunks)
     compare.value("chunking", "events", a.events, b.events)
@@ -173,19 +184,22 @@ def _interactions(
     return compare.found
 
 
+def _text(body: bytes) -> str:
+    return body.decode(errors="replace")
+
+
 def _summary(facts: InteractionFacts) -> str:
     return f"{facts.method} {facts.uri or '-'} -> {facts.status}"
 
 
 def diff_recordings(
-    a: Cassette,
-    b: Cassette,
+    facts_a: list[InteractionFacts],
+    facts_b: list[InteractionFacts],
     *,
     timing_tolerance: float = DEFAULT_TIMING_TOLERANCE,
     ignore: Collection[str] = (),
 ) -> list[Difference]:
-    """What differs between recordings `a` and `b`, leaving out the `ignore` categories."""
-    facts_a, facts_b = cassette_facts(a), cassette_facts(b)
+    """What differs between two recordings' facts, leaving out the `ignore` categories."""
     found: list[Difference] = []
     if len(facts_a) != len(facts_b):
         found.append(Difference("request", "interactions", len(facts_a), len(facts_b)))
@@ -229,19 +243,37 @@ def diff_command(
     """Compare two recordings of the same conversation, interaction by interaction.
 
     It compares text, reasoning, tool calls (not their ids), finish reason, usage, chunking
-    and timing.
+    and timing. An interaction in another API's wire format (Anthropic Messages, OpenAI
+    Responses, Gemini) has its raw request and response bodies compared instead of its
+    events.
 
-    Exit status 0 when they are alike, 1 when they differ.
+    Exit status 0 when they are alike, 1 when they differ, 2 when events could not be
+    compared (after the differences found in what could).
     """
+    facts_a, facts_b = cassette_facts(load_recording(a)), cassette_facts(load_recording(b))
     differences = diff_recordings(
-        load_recording(a), load_recording(b), timing_tolerance=timing_tolerance, ignore=ignore
+        facts_a, facts_b, timing_tolerance=timing_tolerance, ignore=ignore
     )
+    unsupported = [
+        UnsupportedWireFormat(str(path), facts.index, facts.wire_format)
+        for path, all_facts in ((a, facts_a), (b, facts_b))
+        for facts in all_facts
+        if facts.wire_format is not None
+    ]
     if output_format == "json":
         document = {
             "a": str(a),
             "b": str(b),
             "equal": not differences,
             "differences": [difference.as_json() for difference in differences],
+            "unsupported_wire_formats": [
+                {
+                    "file": error.source,
+                    "interaction": error.interaction,
+                    "wire_format": error.wire_format,
+                }
+                for error in unsupported
+            ],
         }
         click.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2))
     else:
@@ -249,5 +281,7 @@ def diff_command(
             click.echo(difference.line())
         if not differences:
             click.echo("no differences")
+    if unsupported:
+        raise CommandError(f"events not compared: {unsupported[0]}")
     if differences:
         sys.exit(_DIFFERENT)

@@ -16,10 +16,12 @@ from llmx_replay._exceptions import SSEDecodeError
 from llmx_replay.cassette import SSE_FORMAT, Cassette, Interaction, RecordedResponse, load_recording
 from llmx_replay.cassette._model import model_in
 from llmx_replay.cli._app import cli, format_option
-from llmx_replay.harness import Playback, play_response
+from llmx_replay.cli._render import describe_moderation
+from llmx_replay.harness import Playback, play_response, require_chat_completions
 from llmx_replay.models.events import Completed, ErrorEvent, OutputItemDone, TokenUsage
 from llmx_replay.models.items import FunctionCall, Message, Reasoning
 from llmx_replay.stream._sse import SSEDecoder
+from llmx_replay.stream._wire import foreign_wire_format
 
 
 @dataclass(frozen=True)
@@ -27,48 +29,55 @@ class Turn:
     """What the client makes of a response, played in aggregated mode."""
 
     text: str
+    refusal: str
     reasoning: str
     tool_calls: tuple[FunctionCall, ...]
     finish_reason: str | None
     usage: TokenUsage | None
+    moderation: str | None  # described, as `describe_moderation` does
     error: ErrorEvent | None
 
 
 def _played_turn(response: RecordedResponse) -> Turn:
     text: list[str] = []
+    refusal: list[str] = []
     reasoning: list[str] = []
     calls: list[FunctionCall] = []
-    completed: Completed | None = None
-    error: ErrorEvent | None = None
+    end: Completed | ErrorEvent | None = None
     for event in play_response(response, Playback(mode="aggregated")):
         if isinstance(event, OutputItemDone):
             item = event.item
             if isinstance(item, Message):
                 text.append(item.text)
+                refusal.append(item.refusal or "")
             elif isinstance(item, Reasoning):
                 reasoning.append(item.text)
             elif isinstance(item, FunctionCall):
                 calls.append(item)
-        elif isinstance(event, Completed):
-            completed = event
-        elif isinstance(event, ErrorEvent):
-            error = event
+        elif isinstance(event, Completed | ErrorEvent):
+            end = event
+    # An error still carries the finish reason, usage and moderation sent before it (D20).
+    moderation = end.moderation if end is not None else None
     return Turn(
         text="".join(text),
+        refusal="".join(refusal),
         reasoning="".join(reasoning),
         tool_calls=tuple(calls),
-        finish_reason=completed.finish_reason if completed else None,
-        usage=completed.token_usage if completed else None,
-        error=error,
+        finish_reason=end.finish_reason if end is not None else None,
+        usage=end.token_usage if end is not None else None,
+        moderation=describe_moderation(moderation) if moderation is not None else None,
+        error=end if isinstance(end, ErrorEvent) else None,
     )
 
 
 @dataclass(frozen=True)
 class InteractionFacts:
-    """One interaction as `inspect` shows it.
+    """One interaction as `inspect` shows it, and `diff` compares it.
 
     Times are in ms from the start of the request, None when the recording has no timing
-    (cassettes written by other tools).
+    (cassettes written by other tools). An interaction in another API's wire format has
+    its format in `wire_format`, and no `turn`: its events cannot be read, only its bodies
+    compared.
     """
 
     index: int
@@ -83,6 +92,9 @@ class InteractionFacts:
     first_chunk_ms: float | None
     total_ms: float | None
     partial: str | None
+    wire_format: str | None
+    request_body: bytes
+    response_body: bytes
     turn: Turn | None  # None for what is not a Chat Completions request
 
     @property
@@ -118,6 +130,9 @@ def _interaction_facts(
     request, response = interaction.request, interaction.response
     metadata = cassette.metadata
     chunks = response.chunks
+    wire_format = foreign_wire_format(response.body, request.uri)
+    # A raw SSE body comes without its request, and is read as a Chat Completions stream.
+    read = request.is_chat_completions or cassette.source_format == SSE_FORMAT
     return InteractionFacts(
         index=index,
         method=request.method,
@@ -131,10 +146,10 @@ def _interaction_facts(
         first_chunk_ms=chunks[0][1] if chunks else None,
         total_ms=chunks[-1][1] if chunks else response.headers_ms,
         partial=response.partial,
-        # A raw SSE body comes without its request, and is a Chat Completions stream.
-        turn=_played_turn(response)
-        if request.is_chat_completions or cassette.source_format == SSE_FORMAT
-        else None,
+        wire_format=wire_format,
+        request_body=request.body or b"",
+        response_body=response.body,
+        turn=_played_turn(response) if read and wire_format is None else None,
     )
 
 
@@ -161,7 +176,12 @@ def _usage_json(usage: TokenUsage | None) -> dict[str, int] | None:
 def _error_json(error: ErrorEvent | None) -> dict[str, Any] | None:
     if error is None:
         return None
-    return {"kind": error.kind, "message": error.message, "status": error.status}
+    return {
+        "kind": error.kind,
+        "message": error.message,
+        "status": error.status,
+        "provider_error": error.provider_error,
+    }
 
 
 def _facts_json(facts: InteractionFacts) -> dict[str, Any]:
@@ -180,6 +200,7 @@ def _facts_json(facts: InteractionFacts) -> dict[str, Any]:
         "total_ms": facts.total_ms,
         "finish_reason": turn.finish_reason if turn else None,
         "usage": _usage_json(turn.usage if turn else None),
+        "moderation": turn.moderation if turn else None,
         "error": _error_json(turn.error if turn else None),
         "partial": facts.partial,
     }
@@ -228,7 +249,9 @@ _LEGEND = (
 
 def _row(facts: InteractionFacts) -> list[str]:
     turn = facts.turn
-    finish = (turn.finish_reason or "none") if turn and not turn.error else "-"
+    finish = "-"
+    if turn is not None:
+        finish = turn.finish_reason or ("-" if turn.error else "none")
     return [
         str(facts.index),
         str(facts.status),
@@ -259,7 +282,12 @@ def _notes(facts: InteractionFacts) -> list[str]:
     error = facts.turn.error if facts.turn else None
     if error is not None:
         status = f", status {error.status}" if error.status is not None else ""
-        notes.append(f"interaction {facts.index}: error: {error.kind}{status}: {error.message}")
+        code = f", code {error.code}" if error.code is not None else ""
+        notes.append(
+            f"interaction {facts.index}: error: {error.kind}{status}{code}: {error.message}"
+        )
+    if facts.turn is not None and facts.turn.moderation is not None:
+        notes.append(f"interaction {facts.index}: moderation: {facts.turn.moderation}")
     if facts.partial:
         notes.append(f"interaction {facts.index}: partial: {facts.partial}")
     return notes
@@ -294,9 +322,11 @@ def inspect_command(cassette: Path, output_format: str) -> None:
     """Summarize a cassette (or a raw SSE body), interaction by interaction.
 
     For each it shows the request, status, provider, model, chunks, timing, finish reason,
-    usage and whether it is partial.
+    usage and whether it is partial. A response in another API's wire format (Anthropic
+    Messages, OpenAI Responses, Gemini) is refused.
     """
     recording = load_recording(cassette)
+    require_chat_completions(recording, str(cassette))
     if output_format == "json":
         click.echo(orjson.dumps(inspect_json(recording, str(cassette)), option=orjson.OPT_INDENT_2))
     else:

@@ -14,7 +14,13 @@ from llmx_replay._options import Faults, ReplayOptions
 from llmx_replay.cassette import SSE_FORMAT, load_recording
 from llmx_replay.cli._app import A_DAY, CommandError, FiniteFloat, bad_option, cli
 from llmx_replay.cli._render import TextRenderer
-from llmx_replay.harness import Playback, play_attempts, play_response, turns
+from llmx_replay.harness import (
+    Playback,
+    play_attempts,
+    play_response,
+    require_chat_completions,
+    turns,
+)
 from llmx_replay.models.events import ResponseEvent
 
 
@@ -121,6 +127,8 @@ def play(
     recorded Chat Completions turn is played (a request answered with 429 or 5xx and sent
     again is one turn, retried as recorded), with its recorded chunks if it has them
     (else one SSE event per chunk). Faults count SSE events and apply to every response.
+    A response in another API's wire format (Anthropic Messages, OpenAI Responses, Gemini)
+    is refused.
     """
     if speed is not None and pacing != "recorded":
         raise bad_option(ctx, OptionError("speed", "applies to {} recorded only", ["pacing"]))
@@ -152,6 +160,7 @@ def play(
         idle_timeout,
     )
     recording = load_recording(source)
+    require_chat_completions(recording, str(source))
     emit: _Writer = _JsonlWriter() if output_format == "jsonl" else _TextWriter()
     if recording.source_format == SSE_FORMAT:
         emit.events(play_response(recording.interactions[0].response, playback))

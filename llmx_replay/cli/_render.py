@@ -1,7 +1,7 @@
 """Events as a person reads them: streamed text as text, the rest as marked lines."""
 
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from llmx_replay.models.events import (
     Completed,
@@ -9,6 +9,7 @@ from llmx_replay.models.events import (
     OutputItemDone,
     OutputTextDelta,
     ReasoningContentDelta,
+    RefusalDelta,
     ResponseEvent,
     TokenUsage,
 )
@@ -21,6 +22,53 @@ def describe_usage(usage: TokenUsage) -> str:
         f"output {usage.output_tokens} (reasoning {usage.reasoning_output_tokens}), "
         f"total {usage.total_tokens}"
     )
+
+
+def describe_moderation(moderation: dict[str, Any]) -> str:
+    """``flagged (output: violence)``, or ``not flagged``, from OpenAI's moderation report."""
+    flags = []
+    for side in ("input", "output"):
+        report = moderation.get(side)
+        results = report.get("results") if isinstance(report, dict) else None
+        for result in results if isinstance(results, list) else []:
+            categories = result.get("categories") if isinstance(result, dict) else None
+            if isinstance(categories, dict):
+                flags += [f"{side}: {name}" for name, flagged in categories.items() if flagged]
+    return f"flagged ({', '.join(flags)})" if flags else "not flagged"
+
+
+def _outcome(
+    finish_reason: str | None, usage: TokenUsage | None, moderation: dict[str, Any] | None
+) -> list[str]:
+    details = []
+    if finish_reason is not None:
+        details.append(f"finish_reason: {finish_reason}")
+    if usage is not None:
+        details.append(f"usage: {describe_usage(usage)}")
+    if moderation is not None:
+        details.append(f"moderation: {describe_moderation(moderation)}")
+    return details
+
+
+def _cited(kind: str, title: Any, url: Any) -> str:
+    return f"[{kind}] {title} <{url}>" if title else f"[{kind}] <{url}>"
+
+
+def _source_lines(message: Message) -> list[str]:
+    """A line per source an answer cites: annotations, or Perplexity's citations."""
+    lines = []
+    for annotation in message.annotations or ():
+        cited = annotation.get("url_citation")
+        if isinstance(cited, dict):
+            lines.append(_cited("citation", cited.get("title"), cited.get("url")))
+        else:
+            lines.append(f"[annotation] {annotation.get('type')}")
+    if message.citations:
+        lines += [_cited("citation", None, url) for url in message.citations]
+    else:
+        for found in message.search_results or ():
+            lines.append(_cited("search result", found.get("title"), found.get("url")))
+    return lines
 
 
 class TextRenderer:
@@ -36,18 +84,21 @@ class TextRenderer:
             self._stream("reasoning", event.delta)
         elif isinstance(event, OutputTextDelta):
             self._stream("text", event.delta)
+        elif isinstance(event, RefusalDelta):
+            self._stream("refusal", event.delta)
         elif isinstance(event, OutputItemDone):
             self._finished(event)
         elif isinstance(event, Completed):
-            details = [f"finish_reason: {event.finish_reason or 'none'}"]
-            if event.token_usage is not None:
-                details.append(f"usage: {describe_usage(event.token_usage)}")
+            details = _outcome(event.finish_reason or "none", event.token_usage, event.moderation)
             if event.response_id:
                 details.append(f"response_id: {event.response_id}")
             self.line(f"[completed] {'; '.join(details)}")
         elif isinstance(event, ErrorEvent):
             status = f", status {event.status}" if event.status is not None else ""
-            self.line(f"[error: {event.kind}{status}] {event.message}")
+            code = f", code {event.code}" if event.code is not None else ""
+            details = _outcome(event.finish_reason, event.token_usage, event.moderation)
+            after = f" ({'; '.join(details)})" if details else ""
+            self.line(f"[error: {event.kind}{status}{code}] {event.message}{after}")
 
     def interaction(
         self,
@@ -80,8 +131,8 @@ class TextRenderer:
     def _stream(self, block: str, text: str) -> None:
         if self._block != block:
             self._close_block()
-            if block == "reasoning":
-                self._out.write("[reasoning] ")
+            if block != "text":
+                self._out.write(f"[{block}] ")
             self._block = block
         self._streamed.add(block)
         self._out.write(text)
@@ -95,13 +146,22 @@ class TextRenderer:
     def _finished(self, event: OutputItemDone) -> None:
         item = event.item
         if isinstance(item, Reasoning):
-            if "reasoning" not in self._streamed:
+            if "reasoning" not in self._streamed and item.text:
                 self.line(f"[reasoning] {item.text}")
             self._streamed.discard("reasoning")
+            summary = "".join(part.text for part in item.summary)
+            if summary:
+                self.line(f"[reasoning summary] {summary}")
+            if item.encrypted_content:
+                self.line(f"[reasoning] (encrypted, {len(item.encrypted_content)} characters)")
         elif isinstance(item, Message):
-            if "text" not in self._streamed:
+            if "text" not in self._streamed and (item.text or item.refusal is None):
                 self.line(item.text)
-            self._streamed.discard("text")
+            if "refusal" not in self._streamed and item.refusal is not None:
+                self.line(f"[refusal] {item.refusal}")
+            self._streamed.difference_update(("text", "refusal"))
+            for line in _source_lines(item):
+                self.line(line)
         elif isinstance(item, FunctionCall):
             self.line(f"[tool call] {item.name} ({item.call_id}): {item.arguments}")
         else:

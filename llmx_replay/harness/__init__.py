@@ -8,6 +8,7 @@ from llmx_replay.harness._playback import (
     play_attempts,
     play_cassette,
     play_response,
+    require_chat_completions,
     turns,
 )
 from llmx_replay.harness._session import CassetteOptions, CassetteSession, cassette_path
@@ -20,5 +21,6 @@ __all__ = [
     "play_attempts",
     "play_cassette",
     "play_response",
+    "require_chat_completions",
     "turns",
 ]

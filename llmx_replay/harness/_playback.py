@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 
 from llmx_replay._client import error_body, response_events
 from llmx_replay._clock import VirtualClock
-from llmx_replay._exceptions import OptionError
+from llmx_replay._exceptions import OptionError, UnsupportedWireFormat
 from llmx_replay._options import ReplayOptions
-from llmx_replay.cassette import Cassette, Interaction, RecordedResponse
+from llmx_replay.cassette import SSE_FORMAT, Cassette, Interaction, RecordedResponse
 from llmx_replay.models.events import ResponseEvent
 from llmx_replay.models.prompt import MAX_REQUEST_RETRIES, ProviderSettings
 from llmx_replay.stream._pipeline import StreamMode
 from llmx_replay.stream._retry import failed_status_error, is_retryable, retry_delay
+from llmx_replay.stream._wire import foreign_wire_format
 from llmx_replay.transports._replay import headers_delay, replayed_response
 
 _DEFAULTS = ProviderSettings()
@@ -112,6 +113,29 @@ def turns(cassette: Cassette) -> list[list[int]]:
         else:
             grouped.append([index])
     return grouped
+
+
+def require_chat_completions(cassette: Cassette, source: str) -> None:
+    """Refuse a cassette whose responses read as Chat Completions are another API's.
+
+    Those are the responses to Chat Completions requests (what `turns` plays), or the body
+    of a raw SSE file. A cassette that holds none is judged on all its interactions, so that
+    one recorded against another API's endpoint is refused for what it holds.
+
+    Raises:
+        UnsupportedWireFormat: naming `source`, the first such interaction, and its format.
+    """
+    interactions = cassette.interactions
+    read = [
+        index
+        for index, interaction in enumerate(interactions)
+        if interaction.request.is_chat_completions or cassette.source_format == SSE_FORMAT
+    ]
+    for index in read or range(len(interactions)):
+        request, response = interactions[index].request, interactions[index].response
+        found = foreign_wire_format(response.body, request.uri)
+        if found is not None:
+            raise UnsupportedWireFormat(source, index, found)
 
 
 def _retried(previous: Interaction, interaction: Interaction) -> bool:

@@ -21,7 +21,12 @@ from llmx_replay._options import Faults, Pacing, RecordMode, ReplayOptions
 from llmx_replay.cassette._load import load_cassette
 from llmx_replay.cassette._scrub import Scrubber
 from llmx_replay.cassette._writer import RunLedger
-from llmx_replay.harness._playback import Playback, play_cassette, turns
+from llmx_replay.harness._playback import (
+    Playback,
+    play_cassette,
+    require_chat_completions,
+    turns,
+)
 from llmx_replay.models.events import ResponseEvent
 from llmx_replay.models.prompt import ProviderSettings
 from llmx_replay.stream._pipeline import StreamMode
@@ -306,10 +311,15 @@ class CassetteSession:
 
         A request answered with 429 or 5xx and then sent again is one turn, retried as
         recorded. Playing counts every recorded interaction as played.
+
+        A cassette whose Chat Completions responses are another API's (or that holds only
+        another API's interactions) raises `UnsupportedWireFormat`, rather than playing
+        what it would misread.
         """
         if not self.path.exists():
             raise InputError(str(self.path), "no cassette to play: the file does not exist")
         cassette = load_cassette(self.path)
+        require_chat_completions(cassette, str(self.path))
         if not turns(cassette):
             raise InputError(
                 str(self.path), "holds no Chat Completions interaction to play", "interactions"

@@ -22,3 +22,14 @@ class OmitNone(BaseModel):
             for key, value in handler(self).items()
             if value is not None or key in self._always_written
         }
+
+
+def without_absent(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """`data` without those of `keys` whose value is None.
+
+    For fields added after the seed's: left out when absent, the dump is the seed's.
+    """
+    for key in keys:
+        if data.get(key) is None:
+            data.pop(key, None)
+    return data

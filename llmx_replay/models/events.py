@@ -9,8 +9,16 @@ dumps to one JSON object whose ``type`` names the variant in snake_case.
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    model_serializer,
+)
 
+from llmx_replay.models._base import without_absent
 from llmx_replay.models.items import ResponseItem
 
 
@@ -110,6 +118,14 @@ class ReasoningContentDelta(_Event):
 
 
 @dataclass(slots=True)
+class RefusalDelta(_Event):
+    """A piece of the model's refusal to answer (D23); it is not answer text."""
+
+    type: Literal["refusal_delta"] = field(default="refusal_delta", init=False)
+    delta: str
+
+
+@dataclass(slots=True)
 class ReasoningSummaryDelta(_Event):
     """A piece of a reasoning summary; Chat Completions never produces it."""
 
@@ -137,12 +153,22 @@ class RateLimits(_Event):
 
 @dataclass(slots=True)
 class Completed(_Event):
-    """The turn ended normally. Chat Completions has no response id, so it is always ``""``."""
+    """The turn ended normally.
+
+    `response_id` is the first id a chunk carried (D17), `token_usage` the last complete
+    usage (D6, D11), `finish_reason` the provider's (D7), and `moderation` the last
+    moderation report OpenAI sent, as sent, left out of dumps when there was none (D21).
+    """
 
     type: Literal["completed"] = field(default="completed", init=False)
     response_id: str = ""
     token_usage: TokenUsage | None = None
     finish_reason: str | None = None
+    moderation: dict[str, Any] | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return without_absent(handler(self), ("moderation",))
 
 
 ErrorKind = Literal[
@@ -155,18 +181,53 @@ ErrorKind = Literal[
 ]
 
 
+_ERROR_DETAILS = ("provider_error", "finish_reason", "token_usage", "moderation")
+
+
 @dataclass(slots=True)
 class ErrorEvent(_Event):
     """The turn failed; nothing follows it.
 
     `kind` says what failed, `status` is the HTTP status where there is one, and `message`
-    quotes the provider's own message where it sent one.
+    quotes the provider's own message where it sent one. What the provider said besides
+    is kept, and left out of dumps when absent: its whole error object (`provider_error`,
+    D19), and the finish reason, usage and moderation report it sent before failing (D20).
     """
 
     type: Literal["error"] = field(default="error", init=False)
     kind: ErrorKind
     message: str
     status: int | None = None
+    provider_error: Any = None
+    finish_reason: str | None = None
+    token_usage: TokenUsage | None = None
+    moderation: dict[str, Any] | None = None
+
+    @property
+    def code(self) -> str | int | None:
+        """The provider's error `code` (``"tool_use_failed"``, ``429``...), if it sent one."""
+        code = self._provider_field("code")
+        return code if isinstance(code, str | int) and not isinstance(code, bool) else None
+
+    @property
+    def error_type(self) -> str | None:
+        """The provider's error `type` (``"invalid_request_error"``...), if it sent one."""
+        error_type = self._provider_field("type")
+        return error_type if isinstance(error_type, str) else None
+
+    @property
+    def provider_status(self) -> int | None:
+        """The HTTP status the provider names inside its error (Groq's `status_code`)."""
+        status = self._provider_field("status_code")
+        return status if type(status) is int else None
+
+    def _provider_field(self, key: str) -> Any:
+        error = self.provider_error
+        return error.get(key) if isinstance(error, dict) else None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return without_absent(handler(self), _ERROR_DETAILS)
 
 
 ResponseEvent = Annotated[
@@ -175,6 +236,7 @@ ResponseEvent = Annotated[
     | OutputItemDone
     | OutputTextDelta
     | ReasoningContentDelta
+    | RefusalDelta
     | ReasoningSummaryDelta
     | ReasoningSummaryPartAdded
     | RateLimits

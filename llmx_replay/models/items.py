@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from llmx_replay.models._base import OmitNone
+from llmx_replay.models._base import OmitNone, without_absent
 
 
 class _Model(BaseModel):
@@ -47,7 +47,14 @@ class OutputText(_Model):
     text: str
 
 
-ContentItem = Annotated[InputText | InputImage | OutputText, Field(discriminator="type")]
+class Refusal(_Model):
+    """The model's refusal to answer, kept apart from its text (D23), as the Responses API does."""
+
+    type: Literal["refusal"] = "refusal"
+    refusal: str
+
+
+ContentItem = Annotated[InputText | InputImage | OutputText | Refusal, Field(discriminator="type")]
 FunctionCallOutputContentItem = Annotated[InputText | InputImage, Field(discriminator="type")]
 
 
@@ -160,18 +167,39 @@ class GhostCommit(_Model):
     preexisting_untracked_dirs: list[str] = []
 
 
+_MESSAGE_SOURCES = ("annotations", "citations", "search_results")
+
+
 class Message(_Model):
-    """A message of the conversation: who sent it (`role`) and its content parts."""
+    """A message of the conversation: who sent it (`role`) and its content parts.
+
+    An answer can carry the sources it was written from (D22), each as the provider sent
+    it and left out of dumps when absent: `annotations` (``delta.annotations``, e.g.
+    ``url_citation`` objects), and Perplexity's `citations` (URLs) and `search_results`.
+    """
 
     type: Literal["message"] = "message"
     id: str | None = Field(default=None, exclude=True)
     role: str
     content: list[ContentItem]
+    annotations: list[dict[str, Any]] | None = None
+    citations: list[str] | None = None
+    search_results: list[dict[str, Any]] | None = None
 
     @property
     def text(self) -> str:
-        """The concatenated text parts."""
-        return "".join(c.text for c in self.content if not isinstance(c, InputImage))
+        """The concatenated text parts (a refusal is not text: see `refusal`)."""
+        return "".join(c.text for c in self.content if not isinstance(c, InputImage | Refusal))
+
+    @property
+    def refusal(self) -> str | None:
+        """The concatenated refusal parts, or None when the model did not refuse."""
+        parts = [c.refusal for c in self.content if isinstance(c, Refusal)]
+        return "".join(parts) if parts else None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_sources(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return without_absent(handler(self), _MESSAGE_SOURCES)
 
 
 class Reasoning(_Model):

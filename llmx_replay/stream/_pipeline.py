@@ -11,6 +11,7 @@ from llmx_replay.models.events import (
     OutputItemAdded,
     OutputTextDelta,
     ReasoningContentDelta,
+    RefusalDelta,
     ResponseEvent,
 )
 from llmx_replay.stream._process import ChatStreamProcessor
@@ -23,7 +24,7 @@ StreamMode = Literal["raw", "streaming", "aggregated"]
 
 _BODY_START_WHITESPACE = b" \t\r\n\xef\xbb\xbf"
 # What aggregated mode leaves out of the processor's sequence: it shows finished items only.
-_NOT_AGGREGATED = (OutputTextDelta, ReasoningContentDelta, OutputItemAdded)
+_NOT_AGGREGATED = (OutputTextDelta, ReasoningContentDelta, RefusalDelta, OutputItemAdded)
 
 
 class EventPipeline:

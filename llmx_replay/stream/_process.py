@@ -1,4 +1,4 @@
-"""Chat Completions stream chunks -> `ResponseEvent`s (seed §7.4, with D4-D11, D16 and D17).
+"""Chat Completions stream chunks -> `ResponseEvent`s (seed §7.4, with D4-D11 and D16-D23).
 
 A pure state machine: it is given each SSE ``data`` string, and then told how the stream
 ended. It never raises for what a provider sends; failures end the turn with an
@@ -18,14 +18,24 @@ from llmx_replay.models.events import (
     OutputItemDone,
     OutputTextDelta,
     ReasoningContentDelta,
+    RefusalDelta,
     ResponseEvent,
     TokenUsage,
 )
-from llmx_replay.models.items import Message, OutputText, Reasoning, ReasoningText
+from llmx_replay.models.items import (
+    ContentItem,
+    Message,
+    OutputText,
+    Reasoning,
+    ReasoningText,
+    Refusal,
+    SummaryText,
+)
 from llmx_replay.stream._provider_errors import provider_message
 from llmx_replay.stream._tool_calls import ToolCallAccumulator
+from llmx_replay.stream._wire import payload_wire_format
 
-_Part = TypeVar("_Part", OutputText, ReasoningText)
+_Part = TypeVar("_Part", OutputText, ReasoningText, SummaryText)
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
 
@@ -54,9 +64,15 @@ def _int_at(mapping: Any, key: str) -> int | None:
 
 
 def _parts(pieces: list[str], part: type[_Part], whole: bool) -> list[_Part]:
-    if whole:
+    if whole and pieces:
         return [part(text="".join(pieces))]
     return [part(text=piece) for piece in pieces]
+
+
+def _refusals(pieces: list[str], whole: bool) -> list[Refusal]:
+    if whole and pieces:
+        return [Refusal(refusal="".join(pieces))]
+    return [Refusal(refusal=piece) for piece in pieces]
 
 
 class ChatStreamProcessor:
@@ -66,10 +82,17 @@ class ChatStreamProcessor:
     """
 
     __slots__ = (
+        "_annotations",
         "_calls",
+        "_citations",
+        "_encrypted",
         "_finish_reason",
+        "_moderation",
         "_reasoning",
+        "_refusal",
         "_response_id",
+        "_search_results",
+        "_summary",
         "_text",
         "_usage",
         "_usage_key",
@@ -86,8 +109,18 @@ class ChatStreamProcessor:
         """
         self._whole_text = whole_text
         self._whole_reasoning = whole_reasoning
+        # An open message holds its text and refusal pieces and the annotations sent with
+        # it; an open reasoning its text, summary and encrypted pieces. None: not open.
         self._text: list[str] | None = None
+        self._refusal: list[str] = []
+        self._annotations: list[dict[str, Any]] = []
         self._reasoning: list[str] | None = None
+        self._summary: list[str] = []
+        self._encrypted: list[str] = []
+        # Perplexity repeats the sources of the whole answer on every chunk: the last wins.
+        self._citations: list[str] | None = None
+        self._search_results: list[dict[str, Any]] | None = None
+        self._moderation: dict[str, Any] | None = None
         self._calls = ToolCallAccumulator()
         self._usage: TokenUsage | None = None
         self._usage_key: tuple[int, ...] | None = None
@@ -138,12 +171,22 @@ class ChatStreamProcessor:
             x_groq = chunk["x_groq"]
             if type(x_groq) is dict and x_groq.get("usage"):
                 self._read_usage(x_groq["usage"])
+        # Keys that few chunks carry are looked for with `in`, the cheapest miss.
+        if "moderation" in chunk:
+            moderation = chunk["moderation"]
+            if moderation and type(moderation) is dict:
+                self._moderation = moderation  # D21: the last report wins, as in openai-python.
+        if "citations" in chunk:
+            self._read_sources(chunk)
         error = chunk.get("error")
         if error is not None:  # D10: `"error": null` is no error.
-            self._fail(out, "unexpected_status", provider_message(error), 200)
+            # D19: the whole error object is kept; the status is the stream's own (seed S7).
+            self._fail(out, "unexpected_status", provider_message(error), 200, error)
             return
         choices = chunk.get("choices")
         if not choices or type(choices) is not list:
+            if choices is None and ("type" in chunk or "candidates" in chunk):
+                self._refuse_another_api(chunk, out)
             return
         choice = choices[0]
         if type(choice) is not dict or choice.get("index", 0) not in (0, None):
@@ -195,20 +238,24 @@ class ChatStreamProcessor:
             self._fail(out, "stream", f"expected an event stream, got: {preview}", status)
             return out
         if type(document) is dict and document.get("error") is not None:
-            message = provider_message(document["error"])
-            self._fail(
-                out, "stream", f"expected an event stream, got a JSON error: {message}", status
-            )
+            error = document["error"]
+            message = f"expected an event stream, got a JSON error: {provider_message(error)}"
+            self._fail(out, "stream", message, status, error)
             return out
         if type(document) is dict:
             if document.get("usage"):
                 self._read_usage(document["usage"])
+            if "citations" in document:
+                self._read_sources(document)
             choices = document.get("choices")
             choice = self._first_choice(choices) if type(choices) is list else None
             if choice is not None:
                 message_value = choice.get("message")
                 if type(message_value) is dict:
                     self._apply_delta(message_value, out)
+                finish_reason = choice.get("finish_reason")
+                if finish_reason and type(finish_reason) is str:
+                    self._finish_reason = finish_reason
         self._fail(
             out,
             "stream",
@@ -218,6 +265,13 @@ class ChatStreamProcessor:
         )
         return out
 
+    def _refuse_another_api(self, chunk: dict[str, Any], out: list[ResponseEvent]) -> None:
+        """Another API's stream is not misread as an empty Chat Completions turn."""
+        found = payload_wire_format(chunk)
+        if found is not None:
+            article = "an" if found[:1] in "AEIOU" else "a"
+            self._fail(out, "stream", f"expected a Chat Completions stream, got {article} {found}")
+
     @staticmethod
     def _first_choice(choices: list[Any]) -> dict[str, Any] | None:
         for choice in choices:
@@ -226,43 +280,110 @@ class ChatStreamProcessor:
         return None
 
     def _apply_delta(self, delta: dict[str, Any], out: list[ResponseEvent]) -> None:
+        # Most deltas hold `content` alone: the other keys are looked for with `in`, the
+        # cheapest miss.
+        text = None
         # D9: reasoning first, from `reasoning` or else `reasoning_content`, never both.
-        reasoning = delta.get("reasoning")
-        text = _text_of(reasoning) if reasoning else None
-        if text is None:
-            reasoning = delta.get("reasoning_content")
-            text = _text_of(reasoning) if reasoning else None
+        if "reasoning" in delta:
+            text = _text_of(delta["reasoning"])
+        if text is None and "reasoning_content" in delta:
+            text = _text_of(delta["reasoning_content"])
         if text is not None:
             self._append_reasoning(text, out)
+        if "reasoning_details" in delta:
+            details = delta["reasoning_details"]
+            if details and type(details) is list:
+                # D18: their text repeats `reasoning` when a chunk has both.
+                self._apply_reasoning_details(details, text is None, out)
         content = delta.get("content")
         if content:
             if type(content) is str:
                 self._append_text(content, out)
             elif type(content) is list:
                 self._append_parts(content, out)
-        refusal = delta.get("refusal")
-        if refusal and type(refusal) is str:
-            # OpenAI streams a refusal apart from `content`; it is the answer, so it is text.
-            self._append_text(refusal, out)
-        tool_calls = delta.get("tool_calls")
-        if tool_calls and type(tool_calls) is list:
-            for fragment in tool_calls:
-                if type(fragment) is dict:
-                    self._calls.add(fragment)
+        if "refusal" in delta:
+            refusal = delta["refusal"]
+            if refusal and type(refusal) is str:
+                self._append_refusal(refusal, out)
+        if "annotations" in delta:
+            annotations = delta["annotations"]
+            if annotations and type(annotations) is list:
+                self._annotations += (note for note in annotations if type(note) is dict)
+        if "tool_calls" in delta:
+            tool_calls = delta["tool_calls"]
+            if tool_calls and type(tool_calls) is list:
+                for fragment in tool_calls:
+                    if type(fragment) is dict:
+                        self._calls.add(fragment)
 
-    def _append_text(self, text: str, out: list[ResponseEvent]) -> None:
+    def _open_message(self, out: list[ResponseEvent]) -> list[str]:
         if self._text is None:
             self._text = []
             out.append(OutputItemAdded(Message(role="assistant", content=[])))
-        self._text.append(text)
+        return self._text
+
+    def _append_text(self, text: str, out: list[ResponseEvent]) -> None:
+        pieces = self._text
+        if pieces is None:  # `_open_message` inlined: this runs once per text delta
+            pieces = self._open_message(out)
+        pieces.append(text)
         out.append(OutputTextDelta(text))
 
-    def _append_reasoning(self, text: str, out: list[ResponseEvent]) -> None:
+    def _append_refusal(self, refusal: str, out: list[ResponseEvent]) -> None:
+        """D23: a refusal is part of the answer's message, marked as a refusal."""
+        self._open_message(out)
+        self._refusal.append(refusal)
+        out.append(RefusalDelta(refusal))
+
+    def _open_reasoning(self, out: list[ResponseEvent]) -> list[str]:
         if self._reasoning is None:
             self._reasoning = []
             out.append(OutputItemAdded(Reasoning(summary=[], content=[])))
-        self._reasoning.append(text)
+        return self._reasoning
+
+    def _append_reasoning(self, text: str, out: list[ResponseEvent]) -> None:
+        self._open_reasoning(out).append(text)
         out.append(ReasoningContentDelta(text))
+
+    def _apply_reasoning_details(
+        self, details: list[Any], with_text: bool, out: list[ResponseEvent]
+    ) -> None:
+        """OpenRouter's `reasoning_details` (D18).
+
+        Text is reasoning content; encrypted data, and the signature Anthropic puts on its
+        text, are the reasoning's encrypted content; summaries are its summary.
+        """
+        for detail in details:
+            if type(detail) is not dict:
+                continue
+            kind = detail.get("type")
+            if kind == "reasoning.text":
+                text = detail.get("text")
+                if with_text and type(text) is str and text:
+                    self._append_reasoning(text, out)
+                signature = detail.get("signature")
+                if type(signature) is str and signature:
+                    self._open_reasoning(out)
+                    self._encrypted.append(signature)
+            elif kind == "reasoning.encrypted":
+                data = detail.get("data")
+                if type(data) is str and data:
+                    self._open_reasoning(out)
+                    self._encrypted.append(data)
+            elif kind == "reasoning.summary":
+                summary = detail.get("summary")
+                if type(summary) is str and summary:
+                    self._open_reasoning(out)
+                    self._summary.append(summary)
+
+    def _read_sources(self, chunk: dict[str, Any]) -> None:
+        """Perplexity's `citations` and `search_results`, both sent whole on every chunk (D22)."""
+        citations = chunk.get("citations")
+        if type(citations) is list and citations:
+            self._citations = [url for url in citations if type(url) is str]
+        search_results = chunk.get("search_results")
+        if type(search_results) is list and search_results:
+            self._search_results = [found for found in search_results if type(found) is dict]
 
     def _append_parts(self, parts: list[Any], out: list[ResponseEvent]) -> None:
         """Array-form content (D9): text parts, and Mistral's `thinking` parts as reasoning."""
@@ -313,15 +434,37 @@ class ChatStreamProcessor:
     def _flush(self, out: list[ResponseEvent]) -> None:
         """Emit the finished items in the order the model produced them (D5)."""
         if self._reasoning is not None:
-            content = _parts(self._reasoning, ReasoningText, self._whole_reasoning)
-            out.append(OutputItemDone(Reasoning(summary=[], content=content)))
+            whole = self._whole_reasoning
+            reasoning = Reasoning(
+                summary=_parts(self._summary, SummaryText, whole),
+                content=_parts(self._reasoning, ReasoningText, whole),
+                encrypted_content="".join(self._encrypted) if self._encrypted else None,
+            )
+            out.append(OutputItemDone(reasoning))
             self._reasoning = None
-        if self._text is not None:
-            parts = _parts(self._text, OutputText, self._whole_text)
-            out.append(OutputItemDone(Message(role="assistant", content=parts)))
-            self._text = None
+            self._summary = []
+            self._encrypted = []
+        if self._text is not None or self._annotations:
+            self._flush_message(out)
         if self._calls:
             out.extend(OutputItemDone(call) for call in self._calls.finish())
+
+    def _flush_message(self, out: list[ResponseEvent]) -> None:
+        """The answer's message; annotations with no text still make one, not to lose them."""
+        content: list[ContentItem] = []
+        content += _parts(self._open_message(out), OutputText, self._whole_text)
+        content += _refusals(self._refusal, self._whole_text)
+        message = Message(
+            role="assistant",
+            content=content,
+            annotations=self._annotations or None,
+            citations=self._citations,
+            search_results=self._search_results,
+        )
+        out.append(OutputItemDone(message))
+        self._text = None
+        self._refusal = []
+        self._annotations = []
 
     def _complete(self, out: list[ResponseEvent]) -> None:
         self._flush(out)
@@ -330,15 +473,32 @@ class ChatStreamProcessor:
                 response_id=self._response_id,
                 token_usage=self._usage,
                 finish_reason=self._finish_reason,
+                moderation=self._moderation,
             )
         )
         self.done = True
 
     def _fail(
-        self, out: list[ResponseEvent], kind: ErrorKind, message: str, status: int | None = None
+        self,
+        out: list[ResponseEvent],
+        kind: ErrorKind,
+        message: str,
+        status: int | None = None,
+        provider_error: Any = None,
     ) -> None:
+        """End with an error that still carries what the provider said before it (D20)."""
         self._flush(out)
-        out.append(ErrorEvent(kind=kind, message=message, status=status))
+        out.append(
+            ErrorEvent(
+                kind=kind,
+                message=message,
+                status=status,
+                provider_error=provider_error,
+                finish_reason=self._finish_reason,
+                token_usage=self._usage,
+                moderation=self._moderation,
+            )
+        )
         self.done = True
 
     def _end(self, out: list[ResponseEvent], kind: ErrorKind, message: str) -> None:

@@ -16,15 +16,18 @@ def provider_message(error: Any) -> str:
     return "Unknown error" if not error else orjson.dumps(error).decode()
 
 
-def error_body_message(body: bytes) -> str:
-    """The provider's message in an error body: its `error` (or `message`), else the text."""
+def read_error_body(body: bytes) -> tuple[str, Any]:
+    """The provider's message in an error body, and its `error` object (None if it has none).
+
+    The message is the `error`'s (or the body's `message`), else the body's text.
+    """
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return body.decode(errors="replace").strip()
+        return body.decode(errors="replace").strip(), None
     if isinstance(document, dict):
         if document.get("error"):
-            return provider_message(document["error"])
+            return provider_message(document["error"]), document["error"]
         if isinstance(document.get("message"), str):
-            return str(document["message"])
-    return body.decode(errors="replace").strip()
+            return str(document["message"]), None
+    return body.decode(errors="replace").strip(), None

@@ -21,6 +21,7 @@ from llmx_replay.models.items import (
     LocalShellCall,
     Message,
     Reasoning,
+    Refusal,
     ResponseItem,
 )
 from llmx_replay.models.prompt import Prompt, ProviderSettings
@@ -321,9 +322,11 @@ def _message_content(message: Message) -> tuple[str, list[ContentPart], bool]:
             has_image = True
             parts.append(ImagePart(image_url=ImageUrl(url=content.image_url)))
         else:
-            text += content.text
-            if content.text.strip():
-                parts.append(TextPart(text=content.text))
+            # A refusal goes back as the assistant's text, as it went before D23 kept it apart.
+            piece = content.refusal if isinstance(content, Refusal) else content.text
+            text += piece
+            if piece.strip():
+                parts.append(TextPart(text=piece))
     return text, parts, has_image
 
 

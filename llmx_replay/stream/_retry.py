@@ -8,7 +8,7 @@ from email.utils import parsedate_to_datetime
 from typing import Literal
 
 from llmx_replay.models.events import ErrorEvent
-from llmx_replay.stream._provider_errors import error_body_message
+from llmx_replay.stream._provider_errors import read_error_body
 
 
 def backoff(attempt: int, rng: random.Random) -> float:
@@ -73,8 +73,13 @@ def _status_error(
     kind: Literal["unexpected_status", "retry_limit"], status: int, text: str, body: bytes
 ) -> ErrorEvent:
     text = text.rstrip()
-    message = error_body_message(body)
-    return ErrorEvent(kind=kind, status=status, message=f"{text}: {message}" if message else text)
+    message, provider_error = read_error_body(body)
+    return ErrorEvent(
+        kind=kind,
+        status=status,
+        message=f"{text}: {message}" if message else text,
+        provider_error=provider_error,
+    )
 
 
 def failed_status_error(

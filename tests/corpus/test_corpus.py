@@ -1,8 +1,9 @@
 """The corpus of real recorded cassettes (issue 3, section 1): what public projects recorded
 against many providers, in the formats they commit (47 files when this was written).
 
-Every cassette loads, and every Chat Completions interaction in it plays in the three modes
-without raising, ends with exactly one terminal event, and survives our own writer. The
+Every cassette loads, none of its interactions is refused as another API's wire format,
+and every Chat Completions interaction in it plays in the three modes without raising, ends
+with exactly one terminal event, and survives our own writer. The
 streaming-mode events of each cassette are snapshotted under ``__snapshots__/test_corpus/``
 (one JSON file per cassette, its chat interactions' events one after the other, each turn
 ending with its `completed` or `error` event), so a change of behaviour on real provider data
@@ -22,7 +23,7 @@ from syrupy.assertion import SnapshotAssertion
 
 from llmx_replay import StreamMode
 from llmx_replay.cassette import Cassette, Interaction, dumps, load_cassette, parse_cassette
-from llmx_replay.harness import Playback, play_response
+from llmx_replay.harness import Playback, play_response, require_chat_completions
 from llmx_replay.models import (
     Completed,
     ErrorEvent,
@@ -33,10 +34,12 @@ from llmx_replay.models import (
     OutputTextDelta,
     Reasoning,
     ReasoningContentDelta,
+    RefusalDelta,
     ResponseEvent,
     ResponseItem,
     TokenUsage,
 )
+from llmx_replay.stream._wire import foreign_wire_format
 from llmx_replay.syrupy_ext import EventsSnapshotExtension
 
 MODES: tuple[StreamMode, ...] = get_args(StreamMode)
@@ -125,13 +128,14 @@ def payloads(body: bytes) -> list[dict[str, Any]]:
     return found
 
 
-def sent_deltas(body: bytes) -> tuple[list[str], list[str]]:
-    """The non-empty text and reasoning pieces that choice 0 streamed, in order, up to an
-    error chunk: text from `content` (a string, or `text` parts) and from `refusal`,
-    reasoning from `reasoning` or else `reasoning_content`, or Mistral's `thinking` parts
-    (D9)."""
+def sent_deltas(body: bytes) -> tuple[list[str], list[str], list[str]]:
+    """The non-empty text, reasoning and refusal pieces that choice 0 streamed, in order, up
+    to an error chunk: text from `content` (a string, or `text` parts), reasoning from
+    `reasoning` or else `reasoning_content`, or Mistral's `thinking` parts (D9), or else the
+    text of `reasoning_details` (D18), refusals from `refusal` (D23)."""
     texts: list[str] = []
     thoughts: list[str] = []
+    refusals: list[str] = []
     for chunk in payloads(body):
         if chunk.get("error") is not None:
             break
@@ -142,6 +146,12 @@ def sent_deltas(body: bytes) -> tuple[list[str], list[str]]:
         thought = delta.get("reasoning") or delta.get("reasoning_content")
         if isinstance(thought, str) and thought:
             thoughts.append(thought)
+        else:
+            thoughts.extend(
+                detail["text"]
+                for detail in delta.get("reasoning_details") or []
+                if detail.get("type") == "reasoning.text" and detail.get("text")
+            )
         content = delta.get("content")
         if isinstance(content, str) and content:
             texts.append(content)
@@ -152,8 +162,8 @@ def sent_deltas(body: bytes) -> tuple[list[str], list[str]]:
                 thoughts.extend(piece["text"] for piece in part["thinking"] if piece.get("text"))
         refusal = delta.get("refusal")
         if isinstance(refusal, str) and refusal:
-            texts.append(refusal)
-    return texts, thoughts
+            refusals.append(refusal)
+    return texts, thoughts, refusals
 
 
 def choice_text(body: bytes, index: int) -> str:
@@ -213,6 +223,7 @@ def test_deltas_are_what_choice_0_sent(corpus_dir: Path, cassette_name: str) -> 
         assert sent_deltas(body) == (
             [e.delta for e in events if isinstance(e, OutputTextDelta)],
             [e.delta for e in events if isinstance(e, ReasoningContentDelta)],
+            [e.delta for e in events if isinstance(e, RefusalDelta)],
         )
 
 
@@ -240,6 +251,18 @@ def test_survives_our_writer(corpus_dir: Path, cassette_name: str) -> None:
             assert list(play_response(after.response, Playback(mode))) == list(
                 play_response(before.response, Playback(mode))
             )
+
+
+def test_no_interaction_is_taken_for_another_apis(corpus_dir: Path, cassette_name: str) -> None:
+    """Not one recorded interaction, of Chat Completions or not, is refused as another
+    API's wire format (Anthropic Messages, OpenAI Responses, Gemini)."""
+    cassette = load(corpus_dir, cassette_name)
+    require_chat_completions(cassette, cassette_name)
+    found = [
+        foreign_wire_format(interaction.response.body, interaction.request.uri)
+        for interaction in cassette.interactions
+    ]
+    assert found == [None] * len(cassette.interactions)
 
 
 # --- what MANIFEST.md says each cassette exercises -------------------------------------
@@ -292,12 +315,76 @@ def test_refusal_stream_completes_with_usage(corpus_dir: Path) -> None:
     assert completed(events).token_usage == usage(64, 13, 77)
 
 
-def test_refusal_reaches_the_caller_as_text(corpus_dir: Path) -> None:
-    """The refusal streamed in `delta.refusal` is the model's answer: it is streamed as text,
-    where the seed dropped it and the turn looked like an empty success."""
+def test_refusal_reaches_the_caller_marked_as_a_refusal(corpus_dir: Path) -> None:
+    """The refusal streamed in `delta.refusal` is the model's answer, marked as a refusal
+    (D23), where the seed dropped it and the turn looked like an empty success."""
     events = play(corpus_dir, "openai/refusal-stream.yaml")
     assert kinds(events) == ["message"]
-    assert text(events) == "I'm very sorry, but I can't assist with that request."
+    (message,) = finished(events)
+    assert isinstance(message, Message)
+    assert message.refusal == "I'm very sorry, but I can't assist with that request."
+    assert message.text == ""
+
+
+def test_openrouter_encrypted_reasoning_is_kept(corpus_dir: Path) -> None:
+    """o3 through OpenRouter sends its reasoning only as a `reasoning.encrypted` detail: the
+    reasoning item carries it as its encrypted content (D18)."""
+    name = "openrouter/reasoning-details.yaml"
+    body = load(corpus_dir, name).interactions[0].response.body
+    sent = [
+        detail["data"]
+        for chunk in payloads(body)
+        for choice in chunk.get("choices") or []
+        for detail in (choice.get("delta") or {}).get("reasoning_details") or []
+        if detail.get("type") == "reasoning.encrypted"
+    ]
+    events = play(corpus_dir, name)
+    assert kinds(events) == ["reasoning", "message"]
+    (thought, _) = finished(events)
+    assert isinstance(thought, Reasoning)
+    assert (thought.text, thought.encrypted_content) == ("", "".join(sent))
+    assert len(sent) == 1 and sent[0].startswith("gAAAA")
+
+
+def test_openrouter_claude_signature_is_the_encrypted_content(corpus_dir: Path) -> None:
+    """Claude through OpenRouter: reasoning both as `reasoning` and as text details (read
+    once), then its signature on a detail of its own (D18)."""
+    events = play(corpus_dir, "openrouter/reasoning-details-tool-calls.yml")
+    thought = next(item for item in finished(events) if isinstance(item, Reasoning))
+    assert thought.text.startswith("The user is asking for the weather in Berlin")
+    assert thought.text.count("The user is asking") == 1
+    assert thought.encrypted_content is not None
+    assert thought.encrypted_content.startswith("EvsCCkgIEBABGAIqQNe")
+
+
+def test_openrouter_web_search_annotations_are_on_the_answer(corpus_dir: Path) -> None:
+    """Five `url_citation` annotations, one per chunk before the text (D22)."""
+    name = "openrouter/web-search-annotations.yaml"
+    body = load(corpus_dir, name).interactions[0].response.body
+    sent = [
+        annotation
+        for chunk in payloads(body)
+        for choice in chunk.get("choices") or []
+        for annotation in (choice.get("delta") or {}).get("annotations") or []
+    ]
+    events = play(corpus_dir, name)
+    (message,) = finished(events)
+    assert isinstance(message, Message)
+    assert message.annotations == sent
+    assert len(sent) == 5
+    assert sent[0]["url_citation"]["url"] == "https://github.com/pydantic/pydantic-ai"
+
+
+def test_perplexity_sources_are_on_the_answer(corpus_dir: Path) -> None:
+    """Perplexity repeats `citations` and `search_results` on all 389 chunks: the answer
+    keeps the last ones once (D22)."""
+    name = "perplexity/reasoning-pro-ping-comments.yml"
+    last = list(payloads(load(corpus_dir, name).interactions[0].response.body))[-1]
+    events = play(corpus_dir, name)
+    (message,) = [item for item in finished(events) if isinstance(item, Message)]
+    assert message.citations == last["citations"]
+    assert message.search_results == last["search_results"]
+    assert len(message.citations) == 5
 
 
 def test_deepseek_reasoning_content(corpus_dir: Path) -> None:
@@ -336,12 +423,18 @@ def test_xai_whole_tool_call_in_one_chunk(corpus_dir: Path) -> None:
 
 def test_openrouter_error_chunk_after_length_ends_the_turn(corpus_dir: Path) -> None:
     """17 processing comments, `length` on two chunks, then a chunk with an `error` object
-    (and usage), then [DONE]: the reasoning received is kept, and the error ends the turn."""
+    (and usage), then [DONE]: the reasoning received is kept, and the error ends the turn,
+    still carrying the finish reason and the usage (D20) and the error object (D19)."""
     events = play(corpus_dir, "openrouter/stream-error-comments-length.yaml")
     assert kinds(events) == ["reasoning"]
     assert reasoning(events) == "We need to respond to a greeting. The user"
     assert error(events) == ErrorEvent(
-        kind="unexpected_status", message="Token limit reached", status=200
+        kind="unexpected_status",
+        message="Token limit reached",
+        status=200,
+        provider_error={"code": 400, "message": "Token limit reached"},
+        finish_reason="length",
+        token_usage=usage(43, 10, 53, reasoning=11),
     )
     assert not any(isinstance(event, Completed) for event in events)
 
