@@ -5,8 +5,8 @@ The corpus lives outside the repository. Its folder comes from the command-line 
 ``LLMX_REPLAY_CORPUS``. Without either (or with a folder that holds no cassette) the corpus
 tests are left out and `test_corpus_location.py` is skipped, saying what to do, so that the
 README's test command passes on a machine without the corpus; `.ci/run` sets it and checks
-that it is there. Leaving `test_corpus.py` out, rather than skipping each of its tests, also
-keeps ``--snapshot-update`` from deleting its snapshots as unused.
+that it is there. Leaving the corpus tests out, rather than skipping each of them, also
+keeps ``--snapshot-update`` from deleting their snapshots as unused.
 
 pytest only takes ``pytest_addoption`` from plugins and from the conftest files it loads
 before parsing the command line (the root one, and those of folders named as arguments), so
@@ -61,9 +61,12 @@ def corpus_problem(config: pytest.Config) -> str | None:
     return None
 
 
+CORPUS_TESTS = frozenset({"test_corpus.py", "test_peers.py"})
+
+
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """Without a corpus, `test_corpus.py` is not collected (see the module docstring)."""
-    if collection_path.name == "test_corpus.py" and corpus_problem(config) is not None:
+    """Without a corpus, the corpus tests are not collected (see the module docstring)."""
+    if collection_path.name in CORPUS_TESTS and corpus_problem(config) is not None:
         return True
     return None
 

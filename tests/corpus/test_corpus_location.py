@@ -1,6 +1,6 @@
-"""The corpus tests need the corpus: without it `test_corpus.py` is left out, and this says
-why in the test summary. `.ci/run` sets the corpus and checks that it is there, so CI never
-runs without it."""
+"""The corpus tests need the corpus: without it `test_corpus.py` and `test_peers.py` are left
+out, and this says why in the test summary. `.ci/run` sets the corpus and checks that it is
+there, so CI never runs without it."""
 
 import pytest
 
