@@ -1,49 +1,79 @@
 """llmx-replay: record, replay and test streaming Chat Completions sessions offline.
 
-Everything a test author needs is importable from here. Names that read or write
-cassettes (the transports, `CassetteSession`, `Scrubber`) load the cassette reader and
-PyYAML on first use, so that the streaming core imports without them; `Httpx2Transport`
-and `for_httpx2` load httpx2, an optional dependency, on first use.
+Everything a test author needs is importable from here. Each name loads its module on first
+use, as pydantic's do: importing the package costs next to nothing, so the pytest plugin
+adds no start-up time to a run whose tests do not use it, and a name costs only what it
+needs (the streaming core loads no cassette reader or PyYAML; `Httpx2Transport` and
+`for_httpx2` load httpx2, an optional dependency).
 """
 
 import importlib
-import inspect
+from types import FunctionType
 from typing import TYPE_CHECKING, Any
 
-from llmx_replay._client import AsyncChatClient, ChatClient
-from llmx_replay._clock import Clock, SystemClock, VirtualClock
-from llmx_replay._exceptions import (
-    Absence,
-    FieldDifference,
-    InputError,
-    LlmxReplayError,
-    MissingEnvVarError,
-    NoMatchingInteraction,
-    OptionError,
-    SecretInCassette,
-    SSEDecodeError,
-    UnsupportedOperation,
-    UnsupportedWireFormat,
-)
-from llmx_replay._options import Faults, Pacing, RecordMode, RecordPolicy, ReplayOptions
 from llmx_replay._version import __version__
-from llmx_replay.models import Prompt, ProviderSettings, ResponseEvent
-from llmx_replay.stream._aggregate import AggregateMode, Aggregator
-from llmx_replay.stream._pipeline import EventPipeline, StreamMode
-from llmx_replay.stream._process import ChatStreamProcessor
-from llmx_replay.stream._request import (
-    OrphanCallPolicy,
-    build_body,
-    build_messages,
-    build_request,
-    chat_completions_url,
-    normalize_history,
-)
-from llmx_replay.stream._sse import ServerSentEvent, SSEDecoder
 
 if TYPE_CHECKING:
+    from llmx_replay._client import (
+        AsyncChatClient,
+        ChatClient,
+    )
+    from llmx_replay._clock import (
+        Clock,
+        SystemClock,
+        VirtualClock,
+    )
+    from llmx_replay._exceptions import (
+        Absence,
+        FieldDifference,
+        InputError,
+        LlmxReplayError,
+        MissingEnvVarError,
+        NoMatchingInteraction,
+        OptionError,
+        SecretInCassette,
+        SSEDecodeError,
+        UnsupportedOperation,
+        UnsupportedWireFormat,
+    )
+    from llmx_replay._options import (
+        Faults,
+        Pacing,
+        RecordMode,
+        RecordPolicy,
+        ReplayOptions,
+    )
     from llmx_replay.cassette import Scrubber
-    from llmx_replay.harness._session import CassetteOptions, CassetteSession
+    from llmx_replay.harness._session import (
+        CassetteOptions,
+        CassetteSession,
+    )
+    from llmx_replay.models import (
+        Prompt,
+        ProviderSettings,
+        ResponseEvent,
+    )
+    from llmx_replay.stream._aggregate import (
+        AggregateMode,
+        Aggregator,
+    )
+    from llmx_replay.stream._pipeline import (
+        EventPipeline,
+        StreamMode,
+    )
+    from llmx_replay.stream._process import ChatStreamProcessor
+    from llmx_replay.stream._request import (
+        OrphanCallPolicy,
+        build_body,
+        build_messages,
+        build_request,
+        chat_completions_url,
+        normalize_history,
+    )
+    from llmx_replay.stream._sse import (
+        ServerSentEvent,
+        SSEDecoder,
+    )
     from llmx_replay.transports import (
         CassetteTransport,
         Httpx2Transport,
@@ -101,30 +131,61 @@ __all__ = [
     "normalize_history",
 ]
 
-# Where the names loaded on first use live.
+# Where each name lives, loaded on first use.
 _LAZY = {
+    "Absence": "llmx_replay._exceptions",
+    "AggregateMode": "llmx_replay.stream._aggregate",
+    "Aggregator": "llmx_replay.stream._aggregate",
+    "AsyncChatClient": "llmx_replay._client",
     "CassetteOptions": "llmx_replay.harness._session",
     "CassetteSession": "llmx_replay.harness._session",
     "CassetteTransport": "llmx_replay.transports",
+    "ChatClient": "llmx_replay._client",
+    "ChatStreamProcessor": "llmx_replay.stream._process",
+    "Clock": "llmx_replay._clock",
+    "EventPipeline": "llmx_replay.stream._pipeline",
+    "Faults": "llmx_replay._options",
+    "FieldDifference": "llmx_replay._exceptions",
     "Httpx2Transport": "llmx_replay.transports",
+    "InputError": "llmx_replay._exceptions",
+    "LlmxReplayError": "llmx_replay._exceptions",
+    "MissingEnvVarError": "llmx_replay._exceptions",
+    "NoMatchingInteraction": "llmx_replay._exceptions",
+    "OptionError": "llmx_replay._exceptions",
+    "OrphanCallPolicy": "llmx_replay.stream._request",
+    "Pacing": "llmx_replay._options",
+    "Prompt": "llmx_replay.models",
+    "ProviderSettings": "llmx_replay.models",
+    "RecordMode": "llmx_replay._options",
+    "RecordPolicy": "llmx_replay._options",
     "RecordingTransport": "llmx_replay.transports",
+    "ReplayOptions": "llmx_replay._options",
     "ReplayTransport": "llmx_replay.transports",
+    "ResponseEvent": "llmx_replay.models",
+    "SSEDecodeError": "llmx_replay._exceptions",
+    "SSEDecoder": "llmx_replay.stream._sse",
     "Scrubber": "llmx_replay.cassette",
+    "SecretInCassette": "llmx_replay._exceptions",
+    "ServerSentEvent": "llmx_replay.stream._sse",
+    "StreamMode": "llmx_replay.stream._pipeline",
+    "SystemClock": "llmx_replay._clock",
+    "UnsupportedOperation": "llmx_replay._exceptions",
+    "UnsupportedWireFormat": "llmx_replay._exceptions",
+    "VirtualClock": "llmx_replay._clock",
+    "build_body": "llmx_replay.stream._request",
+    "build_messages": "llmx_replay.stream._request",
+    "build_request": "llmx_replay.stream._request",
+    "chat_completions_url": "llmx_replay.stream._request",
     "for_httpx2": "llmx_replay.transports",
+    "normalize_history": "llmx_replay.stream._request",
 }
 
 
 def _publish(value: Any) -> Any:
     """Show a class or function as ``llmx_replay.Name``, the way it is imported."""
-    if inspect.isclass(value) or inspect.isfunction(value):
+    if isinstance(value, type | FunctionType):
         value.__module__ = "llmx_replay"
     return value
-
-
-for _name in __all__:
-    if _name not in _LAZY and not _name.startswith("__"):
-        _publish(globals()[_name])
-del _name
 
 
 def __dir__() -> list[str]:
@@ -133,7 +194,7 @@ def __dir__() -> list[str]:
 
 
 def __getattr__(name: str) -> Any:
-    """Load the names of `_LAZY` on first use."""
+    """Load a name of `_LAZY` on first use."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

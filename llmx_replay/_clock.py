@@ -1,6 +1,5 @@
 """Time as the client sees it, so that tests and replays need not really wait."""
 
-import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
@@ -27,6 +26,8 @@ class SystemClock:
         time.sleep(seconds)
 
     async def asleep(self, seconds: float) -> None:
+        import asyncio  # here: an asyncio-free program need not load it
+
         await asyncio.sleep(seconds)
 
 

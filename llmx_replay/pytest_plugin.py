@@ -13,7 +13,12 @@ packages as folders (``pkg/test_it``; under ``--import-mode=importlib``, the mod
 under the rootdir). Its options come from the `llmx_config` fixture, then the
 `llmx_cassette` marker, then ``--llmx-record-mode``. A test fails when it sent a request
 that has no recording, or left recorded interactions unplayed.
+
+Every pytest run loads the plugin, used or not, so it loads the cassette machinery (pydantic
+models, PyYAML, the syrupy extension) only when a test asks for a fixture.
 """
+
+from __future__ import annotations
 
 import re
 import shutil
@@ -21,20 +26,23 @@ import tempfile
 import uuid
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from syrupy.assertion import SnapshotAssertion
 
 from llmx_replay._exceptions import OptionError
 from llmx_replay._options import RecordMode
-from llmx_replay.cassette._writer import RunLedger
-from llmx_replay.harness._session import CassetteOptions, CassetteSession, cassette_path
-from llmx_replay.syrupy_ext import EventsSnapshotExtension
+
+if TYPE_CHECKING:
+    from syrupy.assertion import SnapshotAssertion
+
+    from llmx_replay.cassette._writer import RunLedger
+    from llmx_replay.harness._session import CassetteOptions, CassetteSession
 
 MARKER = "llmx_cassette"
-_SESSION = pytest.StashKey[CassetteSession]()
-_LEDGER = pytest.StashKey[RunLedger]()
+_SESSION = pytest.StashKey["CassetteSession"]()
+_LEDGER_FOLDER = pytest.StashKey[str]()
+_LEDGER = pytest.StashKey["RunLedger"]()
 _LEDGER_KEY = "llmx_replay_run_ledger"
 _UNSAFE_IN_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 
@@ -68,7 +76,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if folder is None:
         folder = str(Path(tempfile.gettempdir()) / f"llmx-replay-run-{uuid.uuid4().hex}")
         config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
-    config.stash[_LEDGER] = RunLedger(Path(folder))
+    config.stash[_LEDGER_FOLDER] = folder
     config.addinivalue_line(
         "markers",
         f"{MARKER}(name=None, record_mode=None, pacing='instant', faults=None, "
@@ -80,7 +88,17 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """pytest-xdist: each worker shares the run's ledger of cassettes started anew."""
-    node.workerinput[_LEDGER_KEY] = str(node.config.stash[_LEDGER].folder)
+    node.workerinput[_LEDGER_KEY] = node.config.stash[_LEDGER_FOLDER]
+
+
+def _ledger(config: pytest.Config) -> RunLedger:
+    """The run's ledger, made on first use."""
+    ledger = config.stash.get(_LEDGER, None)
+    if ledger is None:
+        from llmx_replay.cassette._writer import RunLedger
+
+        ledger = config.stash[_LEDGER] = RunLedger(Path(config.stash[_LEDGER_FOLDER]))
+    return ledger
 
 
 @pytest.fixture
@@ -129,6 +147,8 @@ def _default_name(node: pytest.Item) -> str:
 
 
 def _options(node: pytest.Item, config: dict[str, Any]) -> CassetteOptions:
+    from llmx_replay.harness._session import CassetteOptions
+
     merged = dict(config)
     # The closest marker (the function's) wins over its class's and module's.
     for marker in reversed(list(node.iter_markers(MARKER))):
@@ -150,13 +170,15 @@ def llmx_cassette(
     request: pytest.FixtureRequest, llmx_cassette_dir: Path, llmx_config: dict[str, Any]
 ) -> Iterator[CassetteSession]:
     """The test's cassette, with clients wired to it (see `CassetteSession`)."""
+    from llmx_replay.harness._session import CassetteSession, cassette_path
+
     node = request.node
     assert isinstance(node, pytest.Item)
     options = _options(node, llmx_config)
     # None leaves the default (by the CI variable) to the transport.
     record_mode = request.config.getoption("llmx_record_mode") or options.record_mode
     path = cassette_path(llmx_cassette_dir, options.name or _default_name(node))
-    session = CassetteSession(path, options, record_mode, run_ledger=request.config.stash[_LEDGER])
+    session = CassetteSession(path, options, record_mode, run_ledger=_ledger(request.config))
     node.stash[_SESSION] = session
     try:
         yield session
@@ -171,6 +193,8 @@ def llmx_snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
 
     Use it as ``assert llmx_cassette.play() == llmx_snapshot``.
     """
+    from llmx_replay.syrupy_ext import EventsSnapshotExtension
+
     return snapshot.use_extension(EventsSnapshotExtension)
 
 

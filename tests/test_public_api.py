@@ -1,5 +1,6 @@
 """The package's public face: what it exports, and what importing it costs."""
 
+import ast
 import inspect
 import pickle
 import subprocess
@@ -35,6 +36,33 @@ def test_importing_the_package_loads_no_test_or_cli_framework() -> None:
     assert result.stdout.strip() == "[]"
 
 
+def loaded_by(statement: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of `modules` the statement loads, in a fresh interpreter."""
+    code = f"import sys; {statement}; print(sorted(m for m in {modules!r} if m in sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return ast.literal_eval(result.stdout.strip())
+
+
+HEAVY = ("pydantic.main", "yaml", "syrupy", "llmx_replay.models", "llmx_replay.cassette")
+
+
+def test_importing_the_package_loads_its_names_only_on_first_use() -> None:
+    """`import llmx_replay` builds no pydantic model: each name loads its module when used."""
+    assert loaded_by("import llmx_replay", HEAVY) == []
+    assert loaded_by("from llmx_replay import ChatClient", HEAVY) == [
+        "llmx_replay.models",
+        "pydantic.main",
+    ]
+
+
+def test_the_pytest_plugin_loads_the_cassette_machinery_only_for_a_test_that_asks() -> None:
+    """pytest loads the plugin in every run; what it imports then is only what its options
+    need, not the models, PyYAML or the syrupy extension."""
+    assert loaded_by("import pytest; import llmx_replay.pytest_plugin", HEAVY) == []
+
+
 def test_all_names_exactly_the_public_names_the_package_defines() -> None:
     """Every public name of the package is in `__all__`, and nothing else: the names its
     own imports and lazy loader give, less modules and private helpers."""
@@ -43,7 +71,7 @@ def test_all_names_exactly_the_public_names_the_package_defines() -> None:
         for name in (*vars(llmx_replay), *llmx_replay._LAZY)
         if not name.startswith("_")
         and not inspect.ismodule(getattr(llmx_replay, name))
-        and name not in ("TYPE_CHECKING", "Any", "importlib", "inspect")
+        and name not in ("TYPE_CHECKING", "Any", "FunctionType", "importlib")
     }
 
     assert set(llmx_replay.__all__) - {"__version__"} == defined

@@ -11,7 +11,7 @@ class OmitNone(BaseModel):
     Those named in `_always_written` are written all the same.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     _always_written: ClassVar[frozenset[str]] = frozenset()
 

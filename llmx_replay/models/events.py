@@ -28,7 +28,7 @@ class TokenUsage(BaseModel):
     Cached and reasoning counts it leaves out are 0, and a missing total is the sum (D11).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     input_tokens: int
     cached_input_tokens: int
@@ -40,7 +40,7 @@ class TokenUsage(BaseModel):
 class RateLimitWindow(BaseModel):
     """One window of `RateLimits`: how much of it is used, and when it resets."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     used_percent: float
     window_minutes: int | None = None

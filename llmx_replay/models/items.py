@@ -23,7 +23,7 @@ from llmx_replay.models._base import OmitNone, without_absent
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
 
 class InputText(_Model):
@@ -82,7 +82,7 @@ class Text(_Model):
 ReasoningContent = Annotated[ReasoningText | Text, Field(discriminator="type")]
 
 _OUTPUT_ITEMS_ADAPTER: TypeAdapter[list[InputText | InputImage]] = TypeAdapter(
-    list[FunctionCallOutputContentItem]
+    list[FunctionCallOutputContentItem], config=ConfigDict(defer_build=True)
 )
 
 
@@ -259,7 +259,7 @@ class FunctionCallOutput(_Model):
 class CustomToolCall(OmitNone):
     """A call of a custom (freeform) tool, with the text `input` the model wrote for it."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     type: Literal["custom_tool_call"] = "custom_tool_call"
     id: str | None = Field(default=None, exclude=True)
@@ -280,7 +280,7 @@ class CustomToolCallOutput(_Model):
 class WebSearchCall(OmitNone):
     """A web search the provider ran for the model; it has no Chat form and is never sent."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     type: Literal["web_search_call"] = "web_search_call"
     id: str | None = Field(default=None, exclude=True)

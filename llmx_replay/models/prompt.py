@@ -21,7 +21,7 @@ class Prompt(BaseModel):
     This is also the shape of a conversation file for `llmx-replay payload`.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     instructions: str = ""
     input: list[ResponseItem] = []
@@ -36,7 +36,7 @@ NonNegative = Annotated[int, Field(ge=0)]
 class ProviderSettings(BaseModel):
     """A provider's settings, with the field names of llmx's `[model_providers.<id>]`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str = "openai-compatible"
     base_url: str = DEFAULT_BASE_URL

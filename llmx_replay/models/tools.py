@@ -13,7 +13,11 @@ class _Schema(OmitNone):
     # Keywords llmx's schema type does not know (enum, default, ...) are dropped, as serde
     # drops them: the request shows what llmx would really send.
     model_config = ConfigDict(
-        frozen=True, extra="ignore", populate_by_name=True, serialize_by_alias=True
+        frozen=True,
+        extra="ignore",
+        populate_by_name=True,
+        serialize_by_alias=True,
+        defer_build=True,
     )
 
     description: str | None = None
@@ -82,12 +86,9 @@ JsonSchema = Annotated[
     Discriminator(_schema_tag),
 ]
 
-ArraySchema.model_rebuild()
-ObjectSchema.model_rebuild()
-
 
 class _Tool(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class FunctionTool(_Tool):
