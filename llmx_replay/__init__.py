@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         CassetteOptions,
         CassetteSession,
     )
+    from llmx_replay.harness._use import use_cassette
     from llmx_replay.models import (
         Prompt,
         ProviderSettings,
@@ -129,6 +130,7 @@ __all__ = [
     "chat_completions_url",
     "for_httpx2",
     "normalize_history",
+    "use_cassette",
 ]
 
 # Where each name lives, loaded on first use.
@@ -178,6 +180,7 @@ _LAZY = {
     "chat_completions_url": "llmx_replay.stream._request",
     "for_httpx2": "llmx_replay.transports",
     "normalize_history": "llmx_replay.stream._request",
+    "use_cassette": "llmx_replay.harness._use",
 }
 
 

@@ -11,8 +11,10 @@ Installing llmx-replay is enough to use it:
 A test's cassette is ``<cassette dir>/<test module>/<test name>.yaml``, with the module's
 packages as folders (``pkg/test_it``; under ``--import-mode=importlib``, the module's path
 under the rootdir). Its options come from the `llmx_config` fixture, then the
-`llmx_cassette` marker, then ``--llmx-record-mode``. A test fails when it sent a request
-that has no recording, or left recorded interactions unplayed.
+`llmx_cassette` marker, then ``--llmx-record-mode``. While a test that asks for the
+fixture, or is only marked, runs, every httpx and httpx2 client of the process goes through
+its cassette (unless ``intercept=False``). A test fails when it sent a request that has no
+recording, or left recorded interactions unplayed.
 
 Every pytest run loads the plugin, used or not, so it loads the cassette machinery (pydantic
 models, PyYAML, the syrupy extension) only when a test asks for a fixture.
@@ -181,10 +183,18 @@ def llmx_cassette(
     session = CassetteSession(path, options, record_mode, run_ledger=_ledger(request.config))
     node.stash[_SESSION] = session
     try:
-        yield session
+        with session.intercepting():
+            yield session
     finally:
         del node.stash[_SESSION]
         session.close()
+
+
+@pytest.fixture(autouse=True)
+def _llmx_cassette_of_a_marked_test(request: pytest.FixtureRequest) -> None:
+    """A test marked `llmx_cassette` has its cassette, and interception, without asking."""
+    if "llmx_cassette" not in request.fixturenames and request.node.get_closest_marker(MARKER):
+        request.getfixturevalue("llmx_cassette")
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """The test harness without pytest.
 
-It holds a test's cassette session, and playback of recorded responses through the protocol.
+It holds a test's cassette session, `use_cassette` for code outside pytest, and playback of
+recorded responses through the protocol.
 """
 
 from llmx_replay.harness._playback import (
@@ -12,6 +13,7 @@ from llmx_replay.harness._playback import (
     turns,
 )
 from llmx_replay.harness._session import CassetteOptions, CassetteSession, cassette_path
+from llmx_replay.harness._use import use_cassette
 
 __all__ = [
     "CassetteOptions",
@@ -23,4 +25,5 @@ __all__ = [
     "play_response",
     "require_chat_completions",
     "turns",
+    "use_cassette",
 ]

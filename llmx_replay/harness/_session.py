@@ -6,7 +6,8 @@ unittest case or a script can use it the same way.
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -32,6 +33,7 @@ from llmx_replay.models.prompt import ProviderSettings
 from llmx_replay.stream._pipeline import StreamMode
 from llmx_replay.stream._request import OrphanCallPolicy
 from llmx_replay.transports._cassette import CassetteTransport
+from llmx_replay.transports._intercept import intercepting
 
 # Replays never send the key, but building a request asks for it.
 _REPLAY_KEY = "llmx-replay-no-key-needed"
@@ -52,7 +54,11 @@ class CassetteOptions(BaseModel):
     * `provider`, `model`: what the fixture's clients talk to; when replaying, by default
       the cassette's recorded base URL and model.
     * `scrubber`: what is scrubbed from recordings.
-    * `upstream`: the transport recordings go through (default: the network).
+    * `upstream`: the transport recordings of the fixture's own clients go through (default:
+      the network).
+    * `intercept`: while the cassette is in use, every httpx and httpx2 client of the process
+      goes through it, those the code under test builds itself (the default); False leaves
+      them alone, and only the fixture's clients and `transport` use the cassette.
 
     A bad value raises `OptionError` naming the keyword.
     """
@@ -70,6 +76,7 @@ class CassetteOptions(BaseModel):
     model: str | None = None
     scrubber: Scrubber | None = None
     upstream: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None
+    intercept: bool = True
 
     if not TYPE_CHECKING:
         # At run time a bad option is an `OptionError`; type checkers keep pydantic's own
@@ -353,6 +360,19 @@ class CassetteSession:
                 "(re-record the cassette, or pass allow_unplayed=True)"
             )
         return found
+
+    @contextmanager
+    def intercepting(self) -> Iterator[Self]:
+        """Route every httpx and httpx2 client of the process through the cassette meanwhile.
+
+        Unless `options.intercept` is False: then nothing is routed. See
+        `llmx_replay.use_cassette`.
+        """
+        if not self.options.intercept:
+            yield self
+            return
+        with intercepting(self.transport):
+            yield self
 
     def close(self) -> None:
         """Close the clients made by `client()` and the transport.

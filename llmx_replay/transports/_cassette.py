@@ -83,24 +83,39 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return miss
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self.handle_request_through(request, None)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.handle_async_request_through(request, None)
+
+    def handle_request_through(
+        self, request: httpx.Request, through: httpx.BaseTransport | None
+    ) -> httpx.Response:
+        """Answer `request`; one that is recorded goes through `through` (else `inner`).
+
+        Interception passes the transport the application's own client would have used.
+        """
         self.requests.append(request)
         if self.policy.replays:
             response = self.player.answer(request)
             if response is not None:
                 return response
         if self.policy.records:
-            return self._recorder.handle(request)
+            return self._recorder.handle(request, through)
         request.read()
         raise self._missed(request)
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def handle_async_request_through(
+        self, request: httpx.Request, through: httpx.AsyncBaseTransport | None
+    ) -> httpx.Response:
+        """Answer `request`; one that is recorded goes through `through` (else `inner`)."""
         self.requests.append(request)
         if self.policy.replays:
             response = await self.player.aanswer(request)
             if response is not None:
                 return response
         if self.policy.records:
-            return await self._recorder.ahandle(request)
+            return await self._recorder.ahandle(request, through)
         await request.aread()
         raise self._missed(request)
 

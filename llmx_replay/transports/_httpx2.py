@@ -11,8 +11,14 @@ httpx2 is optional: only this module imports it.
 """
 
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+from llmx_replay.transports._record import SENDING_ON
+
+if TYPE_CHECKING:
+    from llmx_replay.transports._cassette import CassetteTransport
 
 try:
     import httpx2
@@ -140,3 +146,114 @@ def for_httpx2(transport: httpx.BaseTransport | httpx.AsyncBaseTransport) -> Htt
         client = openai.OpenAI(base_url=..., api_key="unused", http_client=http)
     """
     return Httpx2Transport(transport)
+
+
+class _FromHttpx2Sync(httpx.SyncByteStream):
+    def __init__(self, response: httpx2.Response) -> None:
+        self._response = response
+
+    def __iter__(self) -> Iterator[bytes]:
+        stream = self._response.stream
+        assert isinstance(stream, httpx2.SyncByteStream)
+        yield from stream
+
+    def close(self) -> None:
+        self._response.close()
+
+
+class _FromHttpx2Async(httpx.AsyncByteStream):
+    def __init__(self, response: httpx2.Response) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        stream = self._response.stream
+        assert isinstance(stream, httpx2.AsyncByteStream)
+        async for chunk in stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+def _as_httpx2_request(request: httpx.Request) -> httpx2.Request:
+    extensions = {}
+    if "timeout" in request.extensions:
+        extensions["timeout"] = request.extensions["timeout"]
+    return httpx2.Request(
+        request.method,
+        str(request.url),
+        headers=request.headers.raw,
+        content=request.content,
+        extensions=extensions,
+    )
+
+
+def _as_httpx_response(
+    response: httpx2.Response, stream: httpx.SyncByteStream | httpx.AsyncByteStream
+) -> httpx.Response:
+    extensions = {k: v for k, v in response.extensions.items() if k in _RESPONSE_EXTENSIONS}
+    return httpx.Response(
+        response.status_code, headers=response.headers.raw, stream=stream, extensions=extensions
+    )
+
+
+class _Httpx2Through(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """An httpx2 transport, called with its original method, seen as an httpx transport.
+
+    Its errors stay httpx2's, so that the application sees the errors of its own client.
+    """
+
+    def __init__(self, transport: Any, sync: Any = None, async_: Any = None) -> None:
+        self._transport = transport
+        self._sync = sync
+        self._async = async_
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._sync(self._transport, _as_httpx2_request(request))
+        return _as_httpx_response(response, _FromHttpx2Sync(response))
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._async(self._transport, _as_httpx2_request(request))
+        return _as_httpx_response(response, _FromHttpx2Async(response))
+
+
+class _CassetteVia(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """`cassette`, sending what it records on through `through`."""
+
+    def __init__(self, cassette: "CassetteTransport", through: _Httpx2Through) -> None:
+        self._cassette = cassette
+        self._through = through
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._cassette.handle_request_through(request, self._through)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._cassette.handle_async_request_through(request, self._through)
+
+
+def intercepted_httpx2(cassette: "CassetteTransport") -> list[tuple[type, str, Any]]:
+    """The replacements of httpx2's HTTP transport methods that send through `cassette`.
+
+    See `llmx_replay.transports._intercept`.
+    """
+    sync = httpx2.HTTPTransport.handle_request
+    async_ = httpx2.AsyncHTTPTransport.handle_async_request
+
+    def handle_request(self: httpx2.HTTPTransport, request: httpx2.Request) -> httpx2.Response:
+        if SENDING_ON.get():
+            return sync(self, request)
+        via = _CassetteVia(cassette, _Httpx2Through(self, sync=sync))
+        return Httpx2Transport(via).handle_request(request)
+
+    async def handle_async_request(
+        self: httpx2.AsyncHTTPTransport, request: httpx2.Request
+    ) -> httpx2.Response:
+        if SENDING_ON.get():
+            return await async_(self, request)
+        via = _CassetteVia(cassette, _Httpx2Through(self, async_=async_))
+        return await Httpx2Transport(via).handle_async_request(request)
+
+    return [
+        (httpx2.HTTPTransport, "handle_request", handle_request),
+        (httpx2.AsyncHTTPTransport, "handle_async_request", handle_async_request),
+    ]

@@ -10,6 +10,7 @@ import re
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 
 import httpx
@@ -31,6 +32,9 @@ Sink = Callable[[Interaction], None]
 _CLOSED_EARLY = "the caller closed the response before its end"
 _ENDS_WITH_DONE = re.compile(rb"data: ?\[DONE\][ \t]*(\r\n|\r|\n){2}\s*$")
 _NEVER_CLOSED = "the caller never closed the response"
+
+SENDING_ON: ContextVar[bool] = ContextVar("llmx_replay_sending_on", default=False)
+"""True while a recorder sends a request on to the network: interception lets it through."""
 
 
 def _decoded(pieces: list[bytes], encoding: str | None) -> list[bytes] | None:
@@ -235,16 +239,30 @@ class Recorder:
         self._default_async = self._default_async or httpx.AsyncHTTPTransport()
         return self._default_async
 
-    def handle(self, request: httpx.Request) -> httpx.Response:
+    def handle(
+        self, request: httpx.Request, through: httpx.BaseTransport | None = None
+    ) -> httpx.Response:
+        """Send `request` through `through` (else the recorder's inner) and record it."""
         body = request.read()
         started = time.perf_counter()
-        response = self._sync_inner().handle_request(request)
+        sending_on = SENDING_ON.set(True)
+        try:
+            response = (through or self._sync_inner()).handle_request(request)
+        finally:
+            SENDING_ON.reset(sending_on)
         return self._recording_response(request, body, started, response)
 
-    async def ahandle(self, request: httpx.Request) -> httpx.Response:
+    async def ahandle(
+        self, request: httpx.Request, through: httpx.AsyncBaseTransport | None = None
+    ) -> httpx.Response:
+        """Send `request` through `through` (else the recorder's inner) and record it."""
         body = await request.aread()
         started = time.perf_counter()
-        response = await self._async_inner().handle_async_request(request)
+        sending_on = SENDING_ON.set(True)
+        try:
+            response = await (through or self._async_inner()).handle_async_request(request)
+        finally:
+            SENDING_ON.reset(sending_on)
         return self._recording_response(request, body, started, response)
 
     def _recording_response(

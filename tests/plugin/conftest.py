@@ -22,6 +22,10 @@ import `LlmxProject` only for type checking: ``conftest`` is not a name to impor
 import textwrap
 from pathlib import Path
 
+# Imported here, before any inner run: pytester's in-process runs drop the modules they
+# imported, and httpx maps httpcore's errors by the classes of the httpcore it saw first; a
+# second httpcore would raise errors httpx no longer recognises.
+import httpcore  # noqa: F401
 import pytest
 from plugin_support import MODEL, PROVIDER, exchanges, record_cassette, upstream_calls
 
