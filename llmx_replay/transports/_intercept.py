@@ -12,6 +12,7 @@ import importlib.util
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 import httpx
@@ -67,11 +68,17 @@ def _patch_httpx(cassette: CassetteTransport) -> list[tuple[type, str, Any]]:
     ]
 
 
+@cache
+def _httpx2_installed() -> bool:
+    # Looked up once: a lookup reads the file system, and a test may start many cassettes.
+    return importlib.util.find_spec("httpx2") is not None
+
+
 def _patches(cassette: CassetteTransport) -> list[tuple[type, str, Any]]:
     patches = _patch_httpx(cassette)
     # httpx2 (the openai SDK's) is patched when it is installed, even if not imported yet:
     # the application may import it while the cassette is active.
-    if importlib.util.find_spec("httpx2") is not None:
+    if _httpx2_installed():
         from llmx_replay.transports._httpx2 import intercepted_httpx2
 
         patches += intercepted_httpx2(cassette)
