@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         ReplayOptions,
     )
     from llmx_replay.cassette import Scrubber
+    from llmx_replay.harness._network import NetworkBlocked
     from llmx_replay.harness._session import (
         CassetteOptions,
         CassetteSession,
@@ -101,6 +102,7 @@ __all__ = [
     "InputError",
     "LlmxReplayError",
     "MissingEnvVarError",
+    "NetworkBlocked",
     "NoMatchingInteraction",
     "OptionError",
     "OrphanCallPolicy",
@@ -152,6 +154,7 @@ _LAZY = {
     "InputError": "llmx_replay._exceptions",
     "LlmxReplayError": "llmx_replay._exceptions",
     "MissingEnvVarError": "llmx_replay._exceptions",
+    "NetworkBlocked": "llmx_replay.harness._network",
     "NoMatchingInteraction": "llmx_replay._exceptions",
     "OptionError": "llmx_replay._exceptions",
     "OrphanCallPolicy": "llmx_replay.stream._request",

@@ -8,7 +8,9 @@
     ├── UnsupportedOperation  the prompt asks for what Chat Completions cannot do
     ├── SecretInCassette    a cassette about to be written still holds something like a key
     ├── NoMatchingInteraction  a replayed request matches no recorded one
-    └── SSEDecodeError      the response body is not valid UTF-8
+    ├── SSEDecodeError      the response body is not valid UTF-8
+    └── NetworkBlocked      a closed network refused a connection (a ConnectionRefusedError;
+                            defined with the network block, in `harness`)
 
 Failures of a provider or of the network are not raised: a stream ends with an
 `ErrorEvent` instead, so that they can be asserted like any other event.

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from syrupy.assertion import SnapshotAssertion
 
     from llmx_replay.cassette._writer import RunLedger
+    from llmx_replay.harness._network import NetworkBlock
     from llmx_replay.harness._session import CassetteOptions, CassetteSession
 
 MARKER = "llmx_cassette"
@@ -46,11 +47,12 @@ _SESSION = pytest.StashKey["CassetteSession"]()
 _LEDGER_FOLDER = pytest.StashKey[str]()
 _LEDGER = pytest.StashKey["RunLedger"]()
 _LEDGER_KEY = "llmx_replay_run_ledger"
+_RUN_BLOCK: pytest.StashKey[NetworkBlock] = pytest.StashKey()
 _UNSAFE_IN_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Add the plugin's options, ``--llmx-record-mode`` and ``--llmx-cassette-dir``."""
+    """Add the plugin's options and their ini keys."""
     group = parser.getgroup("llmx-replay", "llmx-replay: record and replay LLM streams")
     group.addoption(
         "--llmx-record-mode",
@@ -67,6 +69,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="folder of the llmx_cassette cassettes (default: <rootdir>/cassettes)",
     )
+    group.addoption(
+        "--llmx-block-network",
+        dest="llmx_block_network",
+        action="store_true",
+        default=None,
+        help="close the network for every test of the run: a connection beyond loopback and "
+        "the allowed hosts fails the test (a cassette that only replays closes it anyway)",
+    )
+    group.addoption(
+        "--llmx-allowed-hosts",
+        dest="llmx_allowed_hosts",
+        metavar="HOSTS",
+        default=None,
+        help="comma-separated hosts a closed network lets through, besides loopback",
+    )
+    parser.addini("llmx_block_network", "as --llmx-block-network", type="bool", default=False)
+    parser.addini("llmx_allowed_hosts", "as --llmx-allowed-hosts", type="args", default=[])
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -183,7 +202,7 @@ def llmx_cassette(
     session = CassetteSession(path, options, record_mode, run_ledger=_ledger(request.config))
     node.stash[_SESSION] = session
     try:
-        with session.intercepting():
+        with session.intercepting(), session.closed_network(node.nodeid, _allowed_hosts(request)):
             yield session
     finally:
         del node.stash[_SESSION]
@@ -195,6 +214,28 @@ def _llmx_cassette_of_a_marked_test(request: pytest.FixtureRequest) -> None:
     """A test marked `llmx_cassette` has its cassette, and interception, without asking."""
     if "llmx_cassette" not in request.fixturenames and request.node.get_closest_marker(MARKER):
         request.getfixturevalue("llmx_cassette")
+
+
+def _allowed_hosts(request: pytest.FixtureRequest) -> tuple[str, ...]:
+    """The run's allowed hosts: ``--llmx-allowed-hosts``, else the ini key."""
+    option: str | None = request.config.getoption("llmx_allowed_hosts")
+    if option is not None:
+        return tuple(host.strip() for host in option.split(",") if host.strip())
+    return tuple(request.config.getini("llmx_allowed_hosts"))
+
+
+@pytest.fixture(autouse=True)
+def _llmx_closed_network_of_the_run(request: pytest.FixtureRequest) -> Iterator[None]:
+    """With ``--llmx-block-network`` (or the ini key) every test runs on a closed network."""
+    config = request.config
+    if not (config.getoption("llmx_block_network") or config.getini("llmx_block_network")):
+        yield
+        return
+    from llmx_replay.harness._network import NetworkBlock
+
+    with NetworkBlock(request.node.nodeid, _allowed_hosts(request)) as block:
+        request.node.stash[_RUN_BLOCK] = block
+        yield
 
 
 @pytest.fixture
@@ -210,13 +251,17 @@ def llmx_snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    """Fail a passing test that sent a request with no recording or left recordings unplayed.
+    """Fail a passing test that broke its cassette's rules.
 
-    A request with no recording raises, but the test's client may have swallowed the error.
+    It sent a request with no recording or reached for a closed network (each raises, but
+    the test's client may have swallowed the error), or left recordings unplayed.
     """
     yield
     session = item.stash.get(_SESSION, None)
-    if session is not None:
-        problems = session.problems()
-        if problems:
-            pytest.fail("\n".join(problems), pytrace=False)
+    problems = session.problems() if session is not None else []
+    block = item.stash.get(_RUN_BLOCK, None)
+    if block is not None and block.refused:
+        refused = ", ".join(block.refused)
+        problems.append(f"{block.label} may not reach the network; refused: {refused}")
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)

@@ -22,6 +22,7 @@ from llmx_replay._options import Faults, Pacing, RecordMode, ReplayOptions
 from llmx_replay.cassette._load import load_cassette
 from llmx_replay.cassette._scrub import Scrubber
 from llmx_replay.cassette._writer import RunLedger
+from llmx_replay.harness._network import NetworkBlock
 from llmx_replay.harness._playback import (
     Playback,
     play_cassette,
@@ -59,6 +60,10 @@ class CassetteOptions(BaseModel):
     * `intercept`: while the cassette is in use, every httpx and httpx2 client of the process
       goes through it, those the code under test builds itself (the default); False leaves
       them alone, and only the fixture's clients and `transport` use the cassette.
+    * `block_network`: close the network while the cassette is in use, so that a connection
+      beyond loopback and `allowed_hosts` fails at once, whatever opened it; by default
+      (None) closed when the cassette only replays (record mode ``none``).
+    * `allowed_hosts`: hosts (names or addresses) a closed network still lets through.
 
     A bad value raises `OptionError` naming the keyword.
     """
@@ -77,6 +82,8 @@ class CassetteOptions(BaseModel):
     scrubber: Scrubber | None = None
     upstream: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None
     intercept: bool = True
+    block_network: bool | None = None
+    allowed_hosts: tuple[str, ...] = ()
 
     if not TYPE_CHECKING:
         # At run time a bad option is an `OptionError`; type checkers keep pydantic's own
@@ -214,6 +221,7 @@ class CassetteSession:
         self.clock: Clock = SystemClock() if self.transport.records else VirtualClock()
         self._clients: list[ChatClient] = []
         self._played = False
+        self._network_blocks: list[NetworkBlock] = []
 
     @property
     def record_mode(self) -> RecordMode:
@@ -344,10 +352,16 @@ class CassetteSession:
     def problems(self) -> list[str]:
         """What makes the test that used this session fail.
 
-        It fails for requests without a recording, and for recorded interactions that were
-        never played.
+        It fails for requests without a recording, for connections the closed network
+        refused, and for recorded interactions that were never played.
         """
         found = [str(miss) for miss in self.misses]
+        found += [
+            f"{self.path}: {block.label} may not reach the network; refused: "
+            + ", ".join(block.refused)
+            for block in self._network_blocks
+            if block.refused
+        ]
         unplayed = [] if self._played or self.options.allow_unplayed else self.transport.unplayed
         if unplayed:
             recorded = self.transport.player.cassette.interactions
@@ -373,6 +387,22 @@ class CassetteSession:
             return
         with intercepting(self.transport):
             yield self
+
+    @contextmanager
+    def closed_network(
+        self, label: str, allowed_hosts: tuple[str, ...] = ()
+    ) -> Iterator[NetworkBlock | None]:
+        """Close the network meanwhile, as `options.block_network` says (see `CassetteOptions`).
+
+        `label` names what closed it in each refusal; `allowed_hosts` adds to the option's.
+        """
+        closed = self.options.block_network
+        if closed is False or (closed is None and self.transport.records):
+            yield None
+            return
+        with NetworkBlock(label, (*self.options.allowed_hosts, *allowed_hosts)) as block:
+            self._network_blocks.append(block)
+            yield block
 
     def close(self) -> None:
         """Close the clients made by `client()` and the transport.

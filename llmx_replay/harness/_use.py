@@ -16,7 +16,8 @@ def use_cassette(
     """Replay, or record, every httpx and httpx2 client of the process with the cassette.
 
     Meanwhile the clients the code builds itself (the openai SDK's, an application's own
-    ``httpx.Client()``) go through the cassette at `path`, with no wiring::
+    ``httpx.Client()``) go through the cassette at `path`, with no wiring; a cassette that
+    only replays also closes the network (see `CassetteOptions.block_network`)::
 
         with llmx_replay.use_cassette("cassettes/chat.yaml") as cassette:
             answer = my_app.ask("Say hi")
@@ -39,5 +40,6 @@ def use_cassette(
     with (
         CassetteSession(Path(path), CassetteOptions(**options), record_mode) as session,
         session.intercepting(),
+        session.closed_network(str(path)),
     ):
         yield session
