@@ -168,39 +168,53 @@ class RecordMode(StrEnum):
 class RecordPolicy:
     """What a record mode means for one cassette, decided in one place.
 
-    Everything it says follows from the mode and whether the cassette existed.
+    Everything it says follows from the mode, whether the cassette existed, and whether it
+    is older than its maximum age.
 
     Attributes:
         mode: The record mode.
         existed: Whether the cassette existed.
+        expired: Whether it is older than its maximum age: in mode ``once`` it is then
+            recorded anew, as if it did not exist.
     """
 
     mode: RecordMode
     existed: bool
+    expired: bool = False
 
     @classmethod
-    def decide(cls, mode: "RecordMode | str | None", *, existed: bool) -> "RecordPolicy":
+    def decide(
+        cls, mode: "RecordMode | str | None", *, existed: bool, expired: bool = False
+    ) -> "RecordPolicy":
         """The policy of `mode` (by default `RecordMode.default()`) for a cassette."""
-        return cls(RecordMode.default() if mode is None else RecordMode.parse(mode), existed)
+        parsed = RecordMode.default() if mode is None else RecordMode.parse(mode)
+        return cls(parsed, existed, expired)
+
+    @property
+    def _recorded_once(self) -> bool:
+        """In mode ``once``: the cassette holds a recording still young enough to replay."""
+        return self.existed and not self.expired
 
     @property
     def replays(self) -> bool:
         """Requests are answered from the recordings when one matches."""
         return self.mode in (RecordMode.NONE, RecordMode.NEW_EPISODES) or (
-            self.mode is RecordMode.ONCE and self.existed
+            self.mode is RecordMode.ONCE and self._recorded_once
         )
 
     @property
     def records(self) -> bool:
         """Requests with no recording to answer them reach the network, and are recorded."""
         return self.mode in (RecordMode.NEW_EPISODES, RecordMode.ALL, RecordMode.REWRITE) or (
-            self.mode is RecordMode.ONCE and not self.existed
+            self.mode is RecordMode.ONCE and not self._recorded_once
         )
 
     @property
     def fresh(self) -> bool:
         """The cassette starts anew: what it held is neither replayed nor kept."""
-        return self.mode is RecordMode.REWRITE
+        return self.mode is RecordMode.REWRITE or (
+            self.mode is RecordMode.ONCE and self.existed and self.expired
+        )
 
     @property
     def renews(self) -> bool:

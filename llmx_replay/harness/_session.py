@@ -8,6 +8,7 @@ import dataclasses
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -64,6 +65,9 @@ class CassetteOptions(BaseModel):
       beyond loopback and `allowed_hosts` fails at once, whatever opened it; by default
       (None) closed when the cassette only replays (record mode ``none``).
     * `allowed_hosts`: hosts (names or addresses) a closed network still lets through.
+    * `max_age`: how old a cassette may be, from the ``recorded_at`` of its metadata
+      (``timedelta(days=30)``, ``"P30D"``, or seconds): in record mode ``once`` an older one
+      is recorded anew, in ``none`` the test fails saying how old it is.
 
     A bad value raises `OptionError` naming the keyword.
     """
@@ -84,6 +88,7 @@ class CassetteOptions(BaseModel):
     intercept: bool = True
     block_network: bool | None = None
     allowed_hosts: tuple[str, ...] = ()
+    max_age: timedelta | None = None
 
     if not TYPE_CHECKING:
         # At run time a bad option is an `OptionError`; type checkers keep pydantic's own
@@ -105,8 +110,10 @@ class CassetteOptions(BaseModel):
                 raise _option_error(error) from None
 
     @model_validator(mode="after")
-    def _check_replay(self) -> Self:
+    def _check(self) -> Self:
         self.replay  # noqa: B018  (built to be checked)
+        if self.max_age is not None and self.max_age <= timedelta(0):
+            raise OptionError("max_age", f"must be a positive duration, not {self.max_age}")
         return self
 
     @property
@@ -207,6 +214,7 @@ class CassetteSession:
             inner=options.upstream,
             scrubber=options.scrubber,
             run_ledger=run_ledger,
+            max_age=options.max_age,
         )
         if self.transport.records and path.suffix == ".json":
             raise InputError(

@@ -1,10 +1,11 @@
 """The transport most tests use: one cassette file, replayed or recorded by record mode."""
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
-from llmx_replay._exceptions import NoMatchingInteraction
+from llmx_replay._exceptions import InputError, NoMatchingInteraction
 from llmx_replay._options import RecordMode, RecordPolicy, ReplayOptions
 from llmx_replay.cassette._load import load_cassette
 from llmx_replay.cassette._match import BodyCanonicalizer
@@ -21,7 +22,9 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     New exchanges go through `inner` (the network by default).
 
     In mode ``rewrite`` the transport starts the cassette anew, unless `run_ledger` says its
-    run already did (another test sharing the cassette): then it adds to it.
+    run already did (another test sharing the cassette): then it adds to it. A cassette
+    recorded longer than `max_age` ago (by its metadata's ``recorded_at``) is recorded anew
+    in mode ``once``, and refused in mode ``none``.
 
     Replayed responses keep their recorded chunks and are served as `options` say (pacing,
     speed, faults, clock, what matching ignores); recordings are scrubbed of secrets and
@@ -39,12 +42,18 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         inner: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
         scrubber: Scrubber | None = None,
         run_ledger: RunLedger | None = None,
+        max_age: timedelta | None = None,
     ) -> None:
         self.path = Path(path)
-        self.policy = policy = RecordPolicy.decide(record_mode, existed=self.path.exists())
+        existed = self.path.exists()
+        on_disk = load_cassette(self.path) if existed and max_age is not None else None
+        expired = on_disk is not None and _expired(on_disk, max_age)
+        self.policy = policy = RecordPolicy.decide(record_mode, existed=existed, expired=expired)
+        if expired and not policy.records:
+            raise _too_old(self.path, on_disk, max_age)
         options = options or ReplayOptions()
         loaded = (
-            load_cassette(self.path)
+            (on_disk or load_cassette(self.path))
             if policy.loads
             else Cassette(interactions=[], source_format="llmx-replay")
         )
@@ -124,3 +133,40 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._recorder.aclose()
+
+
+def _recorded_at(cassette: Cassette) -> datetime | None:
+    recorded_at = cassette.metadata.recorded_at if cassette.metadata else ""
+    try:
+        when = datetime.fromisoformat(recorded_at)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _expired(cassette: Cassette, max_age: timedelta | None) -> bool:
+    """Older than `max_age`; a cassette that does not say when it was recorded never is."""
+    recorded_at = _recorded_at(cassette)
+    return (
+        max_age is not None
+        and recorded_at is not None
+        and datetime.now(UTC) - recorded_at > max_age
+    )
+
+
+def _too_old(path: Path, cassette: Cassette | None, max_age: timedelta | None) -> InputError:
+    recorded_at = _recorded_at(cassette) if cassette else None
+    assert recorded_at is not None and max_age is not None
+    age = datetime.now(UTC) - recorded_at
+    return InputError(
+        str(path),
+        f"recorded {_duration(age)} ago ({recorded_at:%Y-%m-%d %H:%M} UTC), longer ago than "
+        f"max_age ({_duration(max_age)}): record it again, with record mode 'once' (which "
+        "records an expired cassette anew) where the provider is reachable",
+        "metadata.recorded_at",
+    )
+
+
+def _duration(span: timedelta) -> str:
+    """``40 days``, or ``2:30:00`` for less than a day."""
+    return f"{span.days} days" if span.days else str(span).split(".", 1)[0]
