@@ -38,24 +38,50 @@ def _parse_path(path: str) -> list[str]:
     return [part for part in path.replace("[", ".").replace("]", "").split(".") if part]
 
 
-def _drop(value: Any, path: Sequence[str]) -> None:
+def _each_leaf(value: Any, path: Sequence[str], act: Callable[[Any, Any], None]) -> None:
+    """Call `act(container, key)` for each place `path` names in `value`.
+
+    A path part is a key, an index, or ``*`` for every item of a list.
+    """
     if not path:
         return
     head, rest = path[0], path[1:]
+    keys: Iterable[Any] = ()
     if isinstance(value, dict):
-        if not rest:
-            value.pop(head, None)
-        elif head in value:
-            _drop(value[head], rest)
+        keys = (head,) if head in value else ()
     elif isinstance(value, list):
         if head == _ANY_ITEM:
-            targets = value
+            keys = range(len(value))
         elif head.isdigit() and int(head) < len(value):
-            targets = [value[int(head)]]
+            keys = (int(head),)
+    for key in keys:
+        if rest:
+            _each_leaf(value[key], rest, act)
         else:
-            return
-        for target in targets:
-            _drop(target, rest)
+            act(value, key)
+
+
+def _drop(value: Any, path: Sequence[str]) -> None:
+    def pop(container: Any, key: Any) -> None:
+        if isinstance(container, dict):
+            container.pop(key)
+
+    _each_leaf(value, path, pop)
+
+
+def redacted_fields(body: bytes, paths: Sequence[str], replacement: str) -> bytes:
+    """A JSON `body` with the values at `paths` replaced; any other body as it is."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+
+    def replace(container: Any, key: Any) -> None:
+        container[key] = replacement
+
+    for path in paths:
+        _each_leaf(value, _parse_path(path), replace)
+    return orjson.dumps(value)
 
 
 class BodyCanonicalizer:

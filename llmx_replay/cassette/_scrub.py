@@ -2,10 +2,11 @@
 
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
+from llmx_replay.cassette._match import redacted_fields
 from llmx_replay.cassette._model import Cassette, Interaction, RecordedRequest, RecordedResponse
 
 REDACTED = "<redacted>"
@@ -43,14 +44,30 @@ _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 @dataclass(frozen=True)
 class Scrubber:
-    """Which header names and query parameters (any case) are replaced with `REDACTED`.
+    """What of an exchange is changed, or left out, before a cassette keeps it.
 
-    They are replaced in requests and responses alike, before a cassette is written. A
-    password in a URL is always redacted.
+    * `headers`, `query_params`: names (any case) whose values become `REDACTED`, in
+      requests and responses alike; a password in a URL is always redacted.
+    * `body_fields`: paths in a JSON request body (``user``, ``messages[*].content``) whose
+      values become `REDACTED`: a prompt's personal data, a key sent in a body.
+    * `before_record_request`, `before_record_response`: vcrpy's hooks, with its meaning:
+      each gets the request (or response) as it would be kept, after the scrubbing above,
+      and returns it, changed or not, or None to keep the exchange out of the cassette.
+
+    Matching compares a request in the form a cassette keeps it (body fields redacted,
+    the request hook applied), so that a scrubbed recording still answers it.
     """
 
     headers: frozenset[str] = DEFAULT_SECRET_HEADERS
     query_params: frozenset[str] = DEFAULT_SECRET_QUERY_PARAMS
+    body_fields: tuple[str, ...] = ()
+    before_record_request: Callable[[RecordedRequest], RecordedRequest | None] | None = None
+    before_record_response: Callable[[RecordedResponse], RecordedResponse | None] | None = None
+
+    @property
+    def changes_requests(self) -> bool:
+        """Whether a request's body or hook decides its kept form, and so its match."""
+        return bool(self.body_fields) or self.before_record_request is not None
 
     def _is_secret_param(self, name: str) -> bool:
         return name.lower() in self._params
@@ -99,14 +116,33 @@ class Scrubber:
             pairs.append((name, value))
         return pairs
 
-    def interaction(self, interaction: Interaction) -> Interaction:
-        request, response = interaction.request, interaction.response
-        return Interaction(
-            request=request.model_copy(
-                update={"uri": self.url(request.uri), "headers": self.header_pairs(request.headers)}
-            ),
-            response=response.model_copy(update={"headers": self.header_pairs(response.headers)}),
+    def request(self, request: RecordedRequest) -> RecordedRequest | None:
+        """`request` as a cassette keeps it, or None when the hook leaves it out."""
+        body = request.body
+        if body and self.body_fields:
+            body = redacted_fields(body, self.body_fields, REDACTED)
+        kept = request.model_copy(
+            update={
+                "uri": self.url(request.uri),
+                "headers": self.header_pairs(request.headers),
+                "body": body,
+            }
         )
+        hook = self.before_record_request
+        return kept if hook is None else hook(kept)
+
+    def interaction(self, interaction: Interaction) -> Interaction | None:
+        """`interaction` as a cassette keeps it, or None when a hook leaves it out."""
+        request = self.request(interaction.request)
+        if request is None:
+            return None
+        response: RecordedResponse | None = interaction.response.model_copy(
+            update={"headers": self.header_pairs(interaction.response.headers)}
+        )
+        hook = self.before_record_response
+        if hook is not None and response is not None:
+            response = hook(response)
+        return None if response is None else Interaction(request=request, response=response)
 
 
 def _scan(text: str, where: str) -> list[str]:

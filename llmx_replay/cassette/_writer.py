@@ -66,7 +66,10 @@ class CassetteWriter:
         self._note: str | None = None  # kept from the file added to
 
     def add(self, interaction: Interaction) -> None:
-        interaction = self._scrubber.interaction(interaction)
+        kept = self._scrubber.interaction(interaction)
+        if kept is None:
+            return  # a hook left it out
+        interaction = kept
         text = interaction_yaml(interaction)
         with directory_lock(self.path.parent):
             if self._fresh and self._ledger is not None and self._ledger.renewed(self.path):

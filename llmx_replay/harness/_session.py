@@ -6,7 +6,7 @@ unittest case or a script can use it the same way.
 
 import dataclasses
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +21,7 @@ from llmx_replay._clock import Clock, SystemClock, VirtualClock
 from llmx_replay._exceptions import InputError, NoMatchingInteraction, OptionError, field_path
 from llmx_replay._options import Faults, Pacing, RecordMode, ReplayOptions
 from llmx_replay.cassette._load import load_cassette
+from llmx_replay.cassette._model import RecordedRequest, RecordedResponse
 from llmx_replay.cassette._scrub import Scrubber
 from llmx_replay.cassette._writer import RunLedger
 from llmx_replay.harness._network import NetworkBlock
@@ -55,7 +56,11 @@ class CassetteOptions(BaseModel):
     * `allow_unplayed`: do not fail a test that leaves recorded interactions unplayed.
     * `provider`, `model`: what the fixture's clients talk to; when replaying, by default
       the cassette's recorded base URL and model.
-    * `scrubber`: what is scrubbed from recordings.
+    * `scrubber`: what is scrubbed from recordings (see `Scrubber`).
+    * `scrub_body`: paths in JSON request bodies whose values are redacted
+      (``messages[*].content``); `before_record_request`, `before_record_response`:
+      vcrpy's hooks (see `Scrubber`). They add to `scrubber`'s, and matching compares
+      requests as the cassette keeps them.
     * `upstream`: the transport recordings of the fixture's own clients go through (default:
       the network).
     * `intercept`: while the cassette is in use, every httpx and httpx2 client of the process
@@ -84,6 +89,9 @@ class CassetteOptions(BaseModel):
     provider: ProviderSettings | None = None
     model: str | None = None
     scrubber: Scrubber | None = None
+    scrub_body: tuple[str, ...] = ()
+    before_record_request: Callable[[RecordedRequest], RecordedRequest | None] | None = None
+    before_record_response: Callable[[RecordedResponse], RecordedResponse | None] | None = None
     upstream: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None
     intercept: bool = True
     block_network: bool | None = None
@@ -115,6 +123,19 @@ class CassetteOptions(BaseModel):
         if self.max_age is not None and self.max_age <= timedelta(0):
             raise OptionError("max_age", f"must be a positive duration, not {self.max_age}")
         return self
+
+    @property
+    def scrubbing(self) -> Scrubber:
+        """`scrubber` (or the default one) with `scrub_body` and the hooks added."""
+        scrubber = self.scrubber or Scrubber()
+        if not (self.scrub_body or self.before_record_request or self.before_record_response):
+            return scrubber
+        return dataclasses.replace(
+            scrubber,
+            body_fields=(*scrubber.body_fields, *self.scrub_body),
+            before_record_request=self.before_record_request or scrubber.before_record_request,
+            before_record_response=self.before_record_response or scrubber.before_record_response,
+        )
 
     @property
     def replay(self) -> ReplayOptions:
@@ -212,7 +233,7 @@ class CassetteSession:
             record_mode,
             dataclasses.replace(options.replay, clock=VirtualClock()),
             inner=options.upstream,
-            scrubber=options.scrubber,
+            scrubber=options.scrubbing,
             run_ledger=run_ledger,
             max_age=options.max_age,
         )

@@ -20,7 +20,13 @@ from llmx_replay._exceptions import NoMatchingInteraction
 from llmx_replay._options import Faults, Pacing, ReplayOptions
 from llmx_replay.cassette._load import load_cassette
 from llmx_replay.cassette._match import BodyCanonicalizer, InteractionIndex
-from llmx_replay.cassette._model import BROKE_OFF, Cassette, RecordedResponse, split_events
+from llmx_replay.cassette._model import (
+    BROKE_OFF,
+    Cassette,
+    RecordedRequest,
+    RecordedResponse,
+    split_events,
+)
 from llmx_replay.cassette._scrub import Scrubber
 
 _DONE_EVENT = re.compile(rb"^data: ?\[DONE\][ \t]*\r?$", re.MULTILINE)
@@ -235,8 +241,19 @@ class Player:
 
     def find(self, request: httpx.Request) -> RecordedResponse | None:
         """The next unplayed response recorded for this request, if there is one."""
-        url = self._url_form(str(request.url))
-        position = self.index.take(self._canonicalizer.key(request.method, url, request.content))
+        method, url, body = request.method, str(request.url), request.content
+        if self._scrubber.changes_requests:
+            # Compared as a cassette would keep it: body fields redacted, the hook applied.
+            kept = self._scrubber.request(
+                RecordedRequest(
+                    method=method, uri=url, headers=list(request.headers.multi_items()), body=body
+                )
+            )
+            if kept is None:
+                return None
+            method, url, body = kept.method, kept.uri, kept.body or b""
+        key = self._canonicalizer.key(method, self._url_form(url), body)
+        position = self.index.take(key)
         return None if position is None else self.cassette.interactions[position].response
 
     def miss(self, request: httpx.Request, reason: str | None = None) -> NoMatchingInteraction:
