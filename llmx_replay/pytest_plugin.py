@@ -260,8 +260,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     session = item.stash.get(_SESSION, None)
     problems = session.problems() if session is not None else []
     block = item.stash.get(_RUN_BLOCK, None)
-    if block is not None and block.refused:
-        refused = ", ".join(block.refused)
-        problems.append(f"{block.label} may not reach the network; refused: {refused}")
+    refused = block.problem() if block is not None else None
+    if refused:
+        problems.append(refused)
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)

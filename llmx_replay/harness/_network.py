@@ -50,6 +50,12 @@ class NetworkBlock:
         """``host:port`` of each refused connection."""
         self._originals: tuple[Any, Any] | None = None
 
+    def problem(self) -> str | None:
+        """The line that fails a test for what was refused, None when nothing was."""
+        if not self.refused:
+            return None
+        return f"{self.label} may not reach the network; refused: {', '.join(self.refused)}"
+
     def _allows(self, address: Any, allowed: frozenset[str]) -> bool:
         if not (isinstance(address, tuple) and address and isinstance(address[0], str)):
             return True  # a Unix socket, or an address of no host

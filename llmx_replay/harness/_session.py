@@ -386,10 +386,9 @@ class CassetteSession:
         """
         found = [str(miss) for miss in self.misses]
         found += [
-            f"{self.path}: {block.label} may not reach the network; refused: "
-            + ", ".join(block.refused)
-            for block in self._network_blocks
-            if block.refused
+            f"{self.path}: {problem}"
+            for problem in (block.problem() for block in self._network_blocks)
+            if problem
         ]
         unplayed = [] if self._played or self.options.allow_unplayed else self.transport.unplayed
         if unplayed:

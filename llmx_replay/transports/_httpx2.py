@@ -7,6 +7,10 @@ response whose body passes every chunk through the moment it arrives. httpx erro
 wrapped transport are raised as the httpx2 errors of the same name, so that httpx2 and the
 SDK treat them as their own (a stalled replay is an ``httpx2.ReadTimeout``).
 
+It also gives interception its httpx2 side (`intercepted_httpx2`): the requests of httpx2's
+own HTTP transports go through a cassette, and those it records are sent on through the
+very transport, seen as an httpx one, whose errors stay httpx2's.
+
 httpx2 is optional: only this module imports it.
 """
 
