@@ -9,6 +9,8 @@ arrives: the server below holds its second event until the caller has read the f
 
 import asyncio
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -279,3 +281,39 @@ def test_the_wired_client_of_a_recording_session_is_recorded_once(
     assert events[-1].type == "completed"
     assert len(provider.requests) == 1
     assert len(load_cassette(path).interactions) == 1
+
+
+LATE_IMPORT = """
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmx_replay import NoMatchingInteraction, use_cassette
+
+cassette = Path(sys.argv[1])
+cassette.write_text("interactions: []\\nversion: 1\\n")
+with use_cassette(cassette, "none"):
+    assert "httpx2" not in sys.modules  # not imported for the application
+    import httpx2  # the application imports it late
+
+    original = httpx2.HTTPTransport.__dict__["handle_request"].__module__
+    with httpx2.Client() as client, pytest.raises(NoMatchingInteraction):
+        client.get("http://127.0.0.1:9/late")
+assert httpx2.HTTPTransport.handle_request.__module__ == "httpx2._transports.default", (
+    httpx2.HTTPTransport.handle_request.__module__
+)
+print("ok", original)
+"""
+
+
+def test_httpx2_imported_during_the_cassette_is_intercepted_and_restored(tmp_path: Path) -> None:
+    """httpx2 is not imported for nothing (about 50 ms); imported late, it is patched then."""
+    result = subprocess.run(
+        [sys.executable, "-c", LATE_IMPORT, str(tmp_path / "empty.yaml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok llmx_replay.transports._httpx2"

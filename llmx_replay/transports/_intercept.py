@@ -8,11 +8,14 @@ proxies, TLS settings and pool), recording the stream as it arrives. Other trans
 `MockTransport`, our own) are left alone, and so is what a recorder sends on.
 """
 
+import importlib.abc
 import importlib.util
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from functools import cache
+from contextlib import contextmanager, suppress
+from importlib.machinery import ModuleSpec
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -68,21 +71,64 @@ def _patch_httpx(cassette: CassetteTransport) -> list[tuple[type, str, Any]]:
     ]
 
 
-@cache
-def _httpx2_installed() -> bool:
-    # Looked up once: a lookup reads the file system, and a test may start many cassettes.
-    return importlib.util.find_spec("httpx2") is not None
+class _Patching:
+    """The methods replaced for one cassette, restored together when it ends."""
+
+    def __init__(self) -> None:
+        self.active = True
+        self._originals: list[tuple[type, str, Any]] = []
+
+    def apply(self, patches: list[tuple[type, str, Any]]) -> None:
+        with _LOCK:
+            if not self.active:
+                return  # an import that finished after the cassette ended
+            for owner, name, replacement in patches:
+                self._originals.append((owner, name, owner.__dict__[name]))
+                setattr(owner, name, replacement)
+
+    def restore(self) -> None:
+        """Put every replaced method back (the caller holds `_LOCK`)."""
+        for owner, name, original in reversed(self._originals):
+            setattr(owner, name, original)
+        self._originals.clear()
+        self.active = False
 
 
-def _patches(cassette: CassetteTransport) -> list[tuple[type, str, Any]]:
-    patches = _patch_httpx(cassette)
-    # httpx2 (the openai SDK's) is patched when it is installed, even if not imported yet:
-    # the application may import it while the cassette is active.
-    if _httpx2_installed():
-        from llmx_replay.transports._httpx2 import intercepted_httpx2
+class _Httpx2OnImport(importlib.abc.MetaPathFinder):
+    """Patches httpx2 the moment the application first imports it, while a cassette is active.
 
-        patches += intercepted_httpx2(cassette)
-    return patches
+    httpx2 (the openai and anthropic SDKs' client) is patched at once when it is imported
+    already; otherwise importing it, about 50 ms, is left to the application, if it ever
+    does.
+    """
+
+    def __init__(self, cassette: CassetteTransport, patching: _Patching) -> None:
+        self._cassette = cassette
+        self._patching = patching
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> ModuleSpec | None:
+        if fullname != "httpx2":
+            return None
+        _leave_meta_path(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        loader, cassette, patching = spec.loader, self._cassette, self._patching
+        execute = loader.exec_module
+
+        def execute_then_patch(module: ModuleType) -> None:
+            execute(module)
+            from llmx_replay.transports._httpx2 import intercepted_httpx2
+
+            patching.apply(intercepted_httpx2(cassette))
+
+        loader.exec_module = execute_then_patch  # type: ignore[method-assign]
+        return spec
+
+
+def _leave_meta_path(finder: importlib.abc.MetaPathFinder) -> None:
+    with suppress(ValueError):
+        sys.meta_path.remove(finder)
 
 
 @contextmanager
@@ -101,15 +147,22 @@ def intercepting(cassette: CassetteTransport) -> Iterator[CassetteTransport]:
             raise RuntimeError(
                 f"{_active.path} is intercepting already; one cassette intercepts at a time"
             )
-        patches = _patches(cassette)
-        originals = [(owner, name, owner.__dict__[name]) for owner, name, _ in patches]
-        for owner, name, replacement in patches:
-            setattr(owner, name, replacement)
         _active = cassette
+    patching = _Patching()
+    patching.apply(_patch_httpx(cassette))
+    late = None
+    if "httpx2" in sys.modules:
+        from llmx_replay.transports._httpx2 import intercepted_httpx2
+
+        patching.apply(intercepted_httpx2(cassette))
+    else:
+        late = _Httpx2OnImport(cassette, patching)
+        sys.meta_path.insert(0, late)
     try:
         yield cassette
     finally:
+        if late is not None:
+            _leave_meta_path(late)
         with _LOCK:
-            for owner, name, original in originals:
-                setattr(owner, name, original)
+            patching.restore()
             _active = None
