@@ -149,16 +149,16 @@ def intercepting(cassette: CassetteTransport) -> Iterator[CassetteTransport]:
             )
         _active = cassette
     patching = _Patching()
-    patching.apply(_patch_httpx(cassette))
     late = None
-    if "httpx2" in sys.modules:
-        from llmx_replay.transports._httpx2 import intercepted_httpx2
-
-        patching.apply(intercepted_httpx2(cassette))
-    else:
-        late = _Httpx2OnImport(cassette, patching)
-        sys.meta_path.insert(0, late)
     try:
+        patching.apply(_patch_httpx(cassette))
+        if "httpx2" in sys.modules:
+            from llmx_replay.transports._httpx2 import intercepted_httpx2
+
+            patching.apply(intercepted_httpx2(cassette))
+        else:
+            late = _Httpx2OnImport(cassette, patching)
+            sys.meta_path.insert(0, late)
         yield cassette
     finally:
         if late is not None:
