@@ -79,16 +79,20 @@ class UnsupportedWireFormat(InputError):
     def __init__(self, source: str, interaction: int, wire_format: str) -> None:
         self.interaction = interaction
         self.wire_format = wire_format
-        article = "an" if wire_format[:1].lower() in "aeiou" else "a"
         super().__init__(
             source,
-            f"{article} {wire_format}, not Chat Completions; llmx-replay reads Chat Completions "
-            "only",
+            f"{with_article(wire_format)}, not Chat Completions; llmx-replay reads Chat "
+            "Completions only",
             f"interaction {interaction}",
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.source, self.interaction, self.wire_format))
+
+
+def with_article(name: str) -> str:
+    """``an Anthropic Messages stream``, ``a Gemini generateContent stream``."""
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
 
 
 def field_path(location: Sequence[int | str]) -> str:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from llmx_replay._exceptions import with_article
 from llmx_replay.models.events import (
     Completed,
     ErrorEvent,
@@ -269,8 +270,8 @@ class ChatStreamProcessor:
         """Another API's stream is not misread as an empty Chat Completions turn."""
         found = payload_wire_format(chunk)
         if found is not None:
-            article = "an" if found[:1] in "AEIOU" else "a"
-            self._fail(out, "stream", f"expected a Chat Completions stream, got {article} {found}")
+            message = f"expected a Chat Completions stream, got {with_article(found)}"
+            self._fail(out, "stream", message)
 
     @staticmethod
     def _first_choice(choices: list[Any]) -> dict[str, Any] | None:

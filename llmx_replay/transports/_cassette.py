@@ -47,10 +47,15 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self.path = Path(path)
         existed = self.path.exists()
         on_disk = load_cassette(self.path) if existed and max_age is not None else None
-        expired = on_disk is not None and _expired(on_disk, max_age)
-        self.policy = policy = RecordPolicy.decide(record_mode, existed=existed, expired=expired)
-        if expired and not policy.records:
-            raise _too_old(self.path, on_disk, max_age)
+        recorded_at = _recorded_at(on_disk) if on_disk is not None else None
+        too_old = None
+        if recorded_at is not None and max_age is not None:
+            too_old = _too_old(self.path, recorded_at, max_age)
+        self.policy = policy = RecordPolicy.decide(
+            record_mode, existed=existed, expired=too_old is not None
+        )
+        if too_old is not None and not policy.records:
+            raise too_old
         options = options or ReplayOptions()
         loaded = (
             (on_disk or load_cassette(self.path))
@@ -136,6 +141,7 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
 
 def _recorded_at(cassette: Cassette) -> datetime | None:
+    """When the cassette says it was recorded; None when it does not (another tool's)."""
     recorded_at = cassette.metadata.recorded_at if cassette.metadata else ""
     try:
         when = datetime.fromisoformat(recorded_at)
@@ -144,20 +150,11 @@ def _recorded_at(cassette: Cassette) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def _expired(cassette: Cassette, max_age: timedelta | None) -> bool:
-    """Older than `max_age`; a cassette that does not say when it was recorded never is."""
-    recorded_at = _recorded_at(cassette)
-    return (
-        max_age is not None
-        and recorded_at is not None
-        and datetime.now(UTC) - recorded_at > max_age
-    )
-
-
-def _too_old(path: Path, cassette: Cassette | None, max_age: timedelta | None) -> InputError:
-    recorded_at = _recorded_at(cassette) if cassette else None
-    assert recorded_at is not None and max_age is not None
+def _too_old(path: Path, recorded_at: datetime, max_age: timedelta) -> InputError | None:
+    """The error for a cassette older than `max_age`, None when it is not."""
     age = datetime.now(UTC) - recorded_at
+    if age <= max_age:
+        return None
     return InputError(
         str(path),
         f"recorded {_duration(age)} ago ({recorded_at:%Y-%m-%d %H:%M} UTC), longer ago than "

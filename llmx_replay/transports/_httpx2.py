@@ -44,11 +44,15 @@ def _httpx2_error(error: httpx.RequestError) -> httpx2.RequestError:
     return (kind or httpx2.RequestError)(str(error))
 
 
-def _httpx_request(request: httpx2.Request, body: bytes) -> httpx.Request:
+# httpx and httpx2 share their API: one conversion serves both ways, given the target library.
+
+
+def _request_in(library: Any, request: Any, body: bytes) -> Any:
+    """`request` (of httpx or httpx2) as a request of `library`, with `body`."""
     extensions = {}
     if "timeout" in request.extensions:
         extensions["timeout"] = request.extensions["timeout"]
-    return httpx.Request(
+    return library.Request(
         request.method,
         str(request.url),
         headers=request.headers.raw,
@@ -57,11 +61,10 @@ def _httpx_request(request: httpx2.Request, body: bytes) -> httpx.Request:
     )
 
 
-def _httpx2_response(
-    response: httpx.Response, stream: httpx2.SyncByteStream | httpx2.AsyncByteStream
-) -> httpx2.Response:
+def _response_in(library: Any, response: Any, stream: Any) -> Any:
+    """`response` (of httpx or httpx2) as a response of `library` whose body is `stream`."""
     extensions = {k: v for k, v in response.extensions.items() if k in _RESPONSE_EXTENSIONS}
-    return httpx2.Response(
+    return library.Response(
         response.status_code, headers=response.headers.raw, stream=stream, extensions=extensions
     )
 
@@ -116,20 +119,22 @@ class Httpx2Transport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
             raise TypeError("the wrapped transport is async only; use an httpx2.AsyncClient")
         body = request.read()
         try:
-            response = self.transport.handle_request(_httpx_request(request, body))
+            response = self.transport.handle_request(_request_in(httpx, request, body))
         except httpx.RequestError as error:
             raise _httpx2_error(error) from error
-        return _httpx2_response(response, _SyncStream(response))
+        response2: httpx2.Response = _response_in(httpx2, response, _SyncStream(response))
+        return response2
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         if not isinstance(self.transport, httpx.AsyncBaseTransport):
             raise TypeError("the wrapped transport is sync only; use an httpx2.Client")
         body = await request.aread()
         try:
-            response = await self.transport.handle_async_request(_httpx_request(request, body))
+            response = await self.transport.handle_async_request(_request_in(httpx, request, body))
         except httpx.RequestError as error:
             raise _httpx2_error(error) from error
-        return _httpx2_response(response, _AsyncStream(response))
+        response2: httpx2.Response = _response_in(httpx2, response, _AsyncStream(response))
+        return response2
 
     def close(self) -> None:
         if isinstance(self.transport, httpx.BaseTransport):
@@ -179,28 +184,6 @@ class _FromHttpx2Async(httpx.AsyncByteStream):
         await self._response.aclose()
 
 
-def _as_httpx2_request(request: httpx.Request) -> httpx2.Request:
-    extensions = {}
-    if "timeout" in request.extensions:
-        extensions["timeout"] = request.extensions["timeout"]
-    return httpx2.Request(
-        request.method,
-        str(request.url),
-        headers=request.headers.raw,
-        content=request.content,
-        extensions=extensions,
-    )
-
-
-def _as_httpx_response(
-    response: httpx2.Response, stream: httpx.SyncByteStream | httpx.AsyncByteStream
-) -> httpx.Response:
-    extensions = {k: v for k, v in response.extensions.items() if k in _RESPONSE_EXTENSIONS}
-    return httpx.Response(
-        response.status_code, headers=response.headers.raw, stream=stream, extensions=extensions
-    )
-
-
 class _Httpx2Through(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """An httpx2 transport, called with its original method, seen as an httpx transport.
 
@@ -213,12 +196,14 @@ class _Httpx2Through(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self._async = async_
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = self._sync(self._transport, _as_httpx2_request(request))
-        return _as_httpx_response(response, _FromHttpx2Sync(response))
+        response = self._sync(self._transport, _request_in(httpx2, request, request.content))
+        converted: httpx.Response = _response_in(httpx, response, _FromHttpx2Sync(response))
+        return converted
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self._async(self._transport, _as_httpx2_request(request))
-        return _as_httpx_response(response, _FromHttpx2Async(response))
+        response = await self._async(self._transport, _request_in(httpx2, request, request.content))
+        converted: httpx.Response = _response_in(httpx, response, _FromHttpx2Async(response))
+        return converted
 
 
 class _CassetteVia(httpx.BaseTransport, httpx.AsyncBaseTransport):

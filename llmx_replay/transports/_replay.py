@@ -237,12 +237,13 @@ class Player:
         # Recorded URLs are scrubbed (or filtered by other tools), so credentials and secret
         # parameters are left out of what is compared, on both sides.
         self._url_form = self._scrubber.matchable_url
+        self._kept_form_decides = scrubber.changes_requests
         self.index = InteractionIndex(cassette.interactions, self._canonicalizer, self._url_form)
 
     def find(self, request: httpx.Request) -> RecordedResponse | None:
         """The next unplayed response recorded for this request, if there is one."""
         method, url, body = request.method, str(request.url), request.content
-        if self._scrubber.changes_requests:
+        if self._kept_form_decides:
             # Compared as a cassette would keep it: body fields redacted, the hook applied.
             kept = self._scrubber.request(
                 RecordedRequest(
