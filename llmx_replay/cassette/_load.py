@@ -68,7 +68,7 @@ def parse_cassette(data: bytes, source: str) -> Cassette:
     if metadata is not None:
         source_format = "llmx-replay"
     interactions = [
-        _interaction(entry, source, f"{field}[{index}]" if field else "")
+        parse_interaction(entry, source, f"{field}[{index}]" if field else "")
         for index, entry in enumerate(raw)
     ]
     return Cassette(interactions=interactions, source_format=source_format, metadata=metadata)
@@ -155,7 +155,8 @@ def _mapping(value: Any, source: str, field: str) -> dict[Any, Any]:
     return value
 
 
-def _interaction(entry: Any, source: str, field: str) -> Interaction:
+def parse_interaction(entry: Any, source: str, field: str) -> Interaction:
+    """One interaction of a cassette (ours, vcrpy's or another tool's), `field` naming it."""
     entry = _mapping(entry, source, field)
     request = _mapping(entry.get("request"), source, _field(field, "request"))
     response = _mapping(entry.get("response"), source, _field(field, "response"))

@@ -164,6 +164,10 @@ class InteractionIndex:
             self._unplayed.setdefault(key, deque()).append(position)
         self.played: set[int] = set()
 
+    def has(self, key: RequestKey) -> bool:
+        """Whether an unplayed interaction is recorded for `key`."""
+        return bool(self._unplayed.get(key))
+
     def take(self, key: RequestKey) -> int | None:
         """The position of the next unplayed interaction recorded for `key`, now played."""
         waiting = self._unplayed.get(key)

@@ -9,7 +9,7 @@ from llmx_replay._exceptions import InputError, NoMatchingInteraction
 from llmx_replay._options import RecordMode, RecordPolicy, ReplayOptions
 from llmx_replay.cassette._load import load_cassette
 from llmx_replay.cassette._match import BodyCanonicalizer
-from llmx_replay.cassette._model import Cassette
+from llmx_replay.cassette._model import Cassette, Interaction, RecordedResponse
 from llmx_replay.cassette._scrub import Scrubber
 from llmx_replay.cassette._writer import CassetteWriter, RunLedger
 from llmx_replay.transports._record import Recorder
@@ -132,6 +132,34 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             return await self._recorder.ahandle(request, through)
         await request.aread()
         raise self._missed(request)
+
+    def answers_whole(self, request: httpx.Request) -> bool:
+        """Whether a buffered client's request is answered here rather than sent and recorded.
+
+        Buffered clients (requests, aiohttp: see `buffered_through`) send a request whole and
+        take its response whole. One the cassette can neither answer nor record counts as
+        answered: `answer_whole` refuses it.
+        """
+        if not self.policy.records:
+            return True
+        return self.policy.replays and self.player.can_answer(request)
+
+    def answer_whole(self, request: httpx.Request) -> RecordedResponse:
+        """The recorded response to a buffered client's request, now played.
+
+        Raises:
+            NoMatchingInteraction: no recording answers it, and it may not be recorded.
+        """
+        self.requests.append(request)
+        response = self.player.find(request) if self.policy.replays else None
+        if response is None:
+            raise self._missed(request)
+        return response
+
+    def record_whole(self, request: httpx.Request, interaction: Interaction) -> None:
+        """Add an exchange a buffered client made (its `request`) to the cassette."""
+        self.requests.append(request)
+        self.writer.add(interaction)
 
     def close(self) -> None:
         self._recorder.close()

@@ -1,4 +1,4 @@
-"""Every httpx and httpx2 client through one cassette, with no wiring: interception.
+"""Every HTTP client through one cassette, with no wiring: interception.
 
 While `intercepting(cassette)` is active, the HTTP transports of httpx and httpx2, sync and
 async, hand their requests to the cassette: those the process creates then and those it
@@ -6,6 +6,11 @@ already holds, since the methods are replaced on the classes. The cassette repla
 or, recording, sends it on through the very transport the client would have used (its
 proxies, TLS settings and pool), recording the stream as it arrives. Other transports (a
 `MockTransport`, our own) are left alone, and so is what a recorder sends on.
+
+Clients on requests, urllib3, aiohttp, httplib2, tornado and botocore go through the same
+cassette buffered, by vcrpy's patching (`_buffered`). Code on `http.client` alone
+(`urllib.request`) is not caught: patching it would mean patching on every cassette, as every
+process imports it.
 """
 
 import importlib.abc
@@ -13,7 +18,7 @@ import importlib.util
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from importlib.machinery import ModuleSpec
 from types import ModuleType
 from typing import Any
@@ -25,6 +30,22 @@ from llmx_replay.transports._record import SENDING_ON
 
 _SyncHandle = Callable[[Any, Any], Any]
 _AsyncHandle = Callable[[Any, Any], Awaitable[Any]]
+
+BUFFERED_LIBRARIES = {
+    # requests' clients are caught in urllib3; waiting for requests to be imported whole
+    # matters too, as vcrpy's patchers import it.
+    "requests": "urllib3",
+    "urllib3": "urllib3",
+    "aiohttp": "aiohttp",
+    "httplib2": "httplib2",
+    "tornado": "tornado",
+    "botocore": "boto3",
+}
+"""Libraries whose clients go through the cassette buffered, with vcrpy's patcher for each.
+
+Each is patched once the application has imported it, not before: building vcrpy's
+patchers costs about 70 µs a library per cassette, and importing them all 300 ms.
+"""
 
 _LOCK = threading.Lock()
 _active: CassetteTransport | None = None
@@ -72,63 +93,127 @@ def _patch_httpx(cassette: CassetteTransport) -> list[tuple[type, str, Any]]:
 
 
 class _Patching:
-    """The methods replaced for one cassette, restored together when it ends."""
+    """What one cassette replaced, restored together when it ends."""
 
     def __init__(self) -> None:
         self.active = True
-        self._originals: list[tuple[type, str, Any]] = []
+        self._restores = ExitStack()
 
     def apply(self, patches: list[tuple[type, str, Any]]) -> None:
+        """Replace each method (an owner, a name, the replacement)."""
         with _LOCK:
             if not self.active:
                 return  # an import that finished after the cassette ended
             for owner, name, replacement in patches:
-                self._originals.append((owner, name, owner.__dict__[name]))
+                self._restores.callback(setattr, owner, name, owner.__dict__[name])
                 setattr(owner, name, replacement)
 
+    def enter(self, patched: AbstractContextManager[Any]) -> None:
+        """Enter a context that patches, to be left when the cassette ends."""
+        with _LOCK:
+            if self.active:
+                self._restores.enter_context(patched)
+
     def restore(self) -> None:
-        """Put every replaced method back (the caller holds `_LOCK`)."""
-        for owner, name, original in reversed(self._originals):
-            setattr(owner, name, original)
-        self._originals.clear()
+        """Put back everything replaced (the caller holds `_LOCK`)."""
         self.active = False
+        self._restores.close()
 
 
-class _Httpx2OnImport(importlib.abc.MetaPathFinder):
-    """Patches httpx2 the moment the application first imports it, while a cassette is active.
+class _WhenImported(importlib.abc.MetaPathFinder):
+    """Calls back once a watched module is imported, while a cassette is active.
 
-    httpx2 (the openai and anthropic SDKs' client) is patched at once when it is imported
-    already; otherwise importing it, about 50 ms, is left to the application, if it ever
-    does.
+    Libraries the application may never use are not imported for it: httpx2 (about 50 ms)
+    and those vcrpy patches (requests, aiohttp, botocore: about 300 ms together) are patched
+    the moment the application imports them. A callback waits for the outermost watched
+    import of its thread to finish (`requests` imports `urllib3`), so that it never meets a
+    half-imported module.
     """
 
-    def __init__(self, cassette: CassetteTransport, patching: _Patching) -> None:
-        self._cassette = cassette
-        self._patching = patching
+    def __init__(self, callbacks: dict[str, Callable[[], None]]) -> None:
+        self._callbacks = dict(callbacks)
+        self._called: set[Callable[[], None]] = set()  # one may watch several modules
+        self._busy = threading.local()  # importing a watched module, or calling back
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> ModuleSpec | None:
-        if fullname != "httpx2":
+        if fullname not in self._callbacks:
             return None
-        _leave_meta_path(self)
-        spec = importlib.util.find_spec(fullname)
+        spec = self._spec_from_the_others(fullname, path, target)
         if spec is None or spec.loader is None:
             return spec
-        loader, cassette, patching = spec.loader, self._cassette, self._patching
-        execute = loader.exec_module
+        execute = spec.loader.exec_module
 
-        def execute_then_patch(module: ModuleType) -> None:
-            execute(module)
-            from llmx_replay.transports._httpx2 import intercepted_httpx2
+        def execute_then_call_back(module: ModuleType) -> None:
+            with self._busy_here() as outermost:
+                execute(module)
+            if outermost:
+                self.call_back_the_imported()
 
-            patching.apply(intercepted_httpx2(cassette))
-
-        loader.exec_module = execute_then_patch  # type: ignore[method-assign]
+        spec.loader.exec_module = execute_then_call_back  # type: ignore[method-assign]
         return spec
+
+    @contextmanager
+    def _busy_here(self) -> Iterator[bool]:
+        """Whether this thread was not busy with a watched import or a callback already."""
+        depth = getattr(self._busy, "depth", 0)
+        self._busy.depth = depth + 1
+        try:
+            yield depth == 0
+        finally:
+            self._busy.depth = depth
+
+    def _spec_from_the_others(self, fullname: str, path: Any, target: Any) -> ModuleSpec | None:
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec: ModuleSpec | None = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                return spec
+        return None
+
+    def call_back_the_imported(self) -> None:
+        """Call back for each watched module imported by now (the first time only).
+
+        A callback may import watched modules itself (vcrpy's patchers import every library
+        they patch): they are called back after it, not inside it.
+        """
+        with self._busy_here() as outermost:
+            while outermost:
+                imported = [name for name in self._callbacks if name in sys.modules]
+                if not imported:
+                    break
+                for name in imported:
+                    callback = self._callbacks.pop(name)
+                    if callback not in self._called:
+                        self._called.add(callback)
+                        callback()
+        if not self._callbacks:
+            _leave_meta_path(self)
 
 
 def _leave_meta_path(finder: importlib.abc.MetaPathFinder) -> None:
     with suppress(ValueError):
         sys.meta_path.remove(finder)
+
+
+def _patch_httpx2(cassette: CassetteTransport, patching: _Patching) -> Callable[[], None]:
+    def patch() -> None:
+        from llmx_replay.transports._httpx2 import intercepted_httpx2
+
+        patching.apply(intercepted_httpx2(cassette))
+
+    return patch
+
+
+def _patch_buffered(
+    cassette: CassetteTransport, patching: _Patching, patcher: str
+) -> Callable[[], None]:
+    def patch() -> None:
+        from llmx_replay.transports._buffered import buffered_through
+
+        patching.enter(buffered_through(cassette, patcher))
+
+    return patch
 
 
 @contextmanager
@@ -149,20 +234,23 @@ def intercepting(cassette: CassetteTransport) -> Iterator[CassetteTransport]:
             )
         _active = cassette
     patching = _Patching()
-    late = None
+    buffered = {
+        patcher: _patch_buffered(cassette, patching, patcher)
+        for patcher in set(BUFFERED_LIBRARIES.values())
+    }
+    late = _WhenImported(
+        {
+            "httpx2": _patch_httpx2(cassette, patching),
+            **{module: buffered[patcher] for module, patcher in BUFFERED_LIBRARIES.items()},
+        }
+    )
     try:
         patching.apply(_patch_httpx(cassette))
-        if "httpx2" in sys.modules:
-            from llmx_replay.transports._httpx2 import intercepted_httpx2
-
-            patching.apply(intercepted_httpx2(cassette))
-        else:
-            late = _Httpx2OnImport(cassette, patching)
-            sys.meta_path.insert(0, late)
+        sys.meta_path.insert(0, late)
+        late.call_back_the_imported()
         yield cassette
     finally:
-        if late is not None:
-            _leave_meta_path(late)
+        _leave_meta_path(late)
         with _LOCK:
             patching.restore()
             _active = None

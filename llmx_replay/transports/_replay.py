@@ -19,7 +19,7 @@ from llmx_replay._clock import Clock
 from llmx_replay._exceptions import NoMatchingInteraction
 from llmx_replay._options import Faults, Pacing, ReplayOptions
 from llmx_replay.cassette._load import load_cassette
-from llmx_replay.cassette._match import BodyCanonicalizer, InteractionIndex
+from llmx_replay.cassette._match import BodyCanonicalizer, InteractionIndex, RequestKey
 from llmx_replay.cassette._model import (
     BROKE_OFF,
     Cassette,
@@ -240,8 +240,8 @@ class Player:
         self._kept_form_decides = scrubber.changes_requests
         self.index = InteractionIndex(cassette.interactions, self._canonicalizer, self._url_form)
 
-    def find(self, request: httpx.Request) -> RecordedResponse | None:
-        """The next unplayed response recorded for this request, if there is one."""
+    def _key(self, request: httpx.Request) -> RequestKey | None:
+        """What matching compares of `request`; None when a hook keeps it out of cassettes."""
         method, url, body = request.method, str(request.url), request.content
         if self._kept_form_decides:
             # Compared as a cassette would keep it: body fields redacted, the hook applied.
@@ -253,8 +253,17 @@ class Player:
             if kept is None:
                 return None
             method, url, body = kept.method, kept.uri, kept.body or b""
-        key = self._canonicalizer.key(method, self._url_form(url), body)
-        position = self.index.take(key)
+        return self._canonicalizer.key(method, self._url_form(url), body)
+
+    def can_answer(self, request: httpx.Request) -> bool:
+        """Whether an unplayed recording answers `request` (a read body), leaving it unplayed."""
+        key = self._key(request)
+        return key is not None and self.index.has(key)
+
+    def find(self, request: httpx.Request) -> RecordedResponse | None:
+        """The next unplayed response recorded for this request, if there is one."""
+        key = self._key(request)
+        position = None if key is None else self.index.take(key)
         return None if position is None else self.cassette.interactions[position].response
 
     def miss(self, request: httpx.Request, reason: str | None = None) -> NoMatchingInteraction:

@@ -101,3 +101,30 @@ def test_alone(llmx_cassette):
     )
 
     llmx_project.run().assert_outcomes(passed=1)
+
+
+def test_a_miss_a_buffered_client_swallowed_still_fails_the_test(
+    llmx_project: "LlmxProject",
+) -> None:
+    """requests goes through the cassette by vcrpy's patching: its misses count too."""
+    llmx_project.record("test_it/test_swallowed_by_requests.yaml", "a")
+    llmx_project.write(
+        """
+import pytest
+import requests
+
+
+@pytest.mark.llmx_cassette(record_mode="none", allow_unplayed=True)
+def test_swallowed_by_requests():
+    try:
+        requests.post("http://llm.test/v1/chat/completions", json={"model": "other"})
+    except Exception:
+        pass
+"""
+    )
+
+    result = llmx_project.run()
+
+    result.assert_outcomes(failed=1)
+    assert failures(result) == {"test_swallowed_by_requests"}
+    result.stdout.fnmatch_lines(["*no recorded interaction matches POST http://llm.test/v1*"])

@@ -1,0 +1,114 @@
+"""Clients on requests, urllib3, aiohttp and the other libraries vcrpy patches, into a cassette.
+
+vcrpy's patching catches those clients; its cassette is replaced by one that asks ours, so
+that they are matched, scrubbed, recorded and refused exactly as httpx clients are, into
+the same file. They are buffered, as vcrpy buffers them: a request is sent whole and its
+response taken whole, with no chunk boundaries or timing (replayed, the body arrives at
+once, cut after each SSE event for httpx clients reading it later). httpx and httpx2 stay
+with the streaming interception (`_intercept`), which patches each buffered library as the
+application imports it.
+"""
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import orjson
+from vcr.cassette import Cassette as VcrpyCassette  # type: ignore[import-untyped]
+from vcr.patch import PATCHER_NAMES, CassettePatcherBuilder  # type: ignore[import-untyped]
+from vcr.request import Request as VcrpyRequest  # type: ignore[import-untyped]
+
+from llmx_replay.cassette._load import parse_interaction
+from llmx_replay.cassette._model import RecordedResponse
+from llmx_replay.transports._cassette import CassetteTransport
+
+
+def _header_value(value: Any) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+
+def _body_bytes(request: VcrpyRequest, headers: dict[str, str]) -> bytes | None:
+    body = request.body_bytes
+    if body is None or isinstance(body, bytes):
+        return body
+    # aiohttp's stub keeps `json=` and `data=` as they were passed: sent as aiohttp sends them.
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        return urlencode(body, doseq=True).encode()
+    return orjson.dumps(body)
+
+
+def _request_entry(request: VcrpyRequest) -> dict[str, Any]:
+    """A vcrpy request as a cassette entry's ``request`` mapping."""
+    headers = {name: _header_value(value) for name, value in request.headers.items()}
+    return {
+        "method": request.method,
+        "uri": request.uri,
+        "headers": headers,
+        "body": _body_bytes(request, headers),
+    }
+
+
+def _httpx_request(entry: dict[str, Any]) -> httpx.Request:
+    return httpx.Request(
+        entry["method"], entry["uri"], headers=entry["headers"], content=entry["body"] or b""
+    )
+
+
+def _vcrpy_response(response: RecordedResponse) -> dict[str, Any]:
+    """A recorded response as vcrpy's stubs serve one: whole."""
+    headers: dict[str, list[str]] = {}
+    for name, value in response.headers:
+        headers.setdefault(name, []).append(value)
+    return {
+        "status": {"code": response.status, "message": response.reason},
+        "headers": headers,
+        "body": {"string": response.body},
+    }
+
+
+class _CassetteForVcrpy(VcrpyCassette):  # type: ignore[misc]
+    """What vcrpy's patched clients ask; every answer comes from a `CassetteTransport`."""
+
+    def __init__(self, cassette: CassetteTransport, patcher: str) -> None:
+        others = tuple(name for name in PATCHER_NAMES if name != patcher)
+        super().__init__(path=str(cassette.path), skip_patchers=others)
+        self._ours = cassette
+
+    @property
+    def write_protected(self) -> bool:
+        # A request the cassette may not record is refused by `play_response`, with the
+        # error an httpx client gets.
+        return False
+
+    def can_play_response_for(self, request: VcrpyRequest) -> bool:
+        # vcrpy may ask more than once per request (on connecting, then for the response):
+        # only `play_response` plays.
+        return self._ours.answers_whole(_httpx_request(_request_entry(request)))
+
+    def play_response(self, request: VcrpyRequest) -> dict[str, Any]:
+        answer = self._ours.answer_whole(_httpx_request(_request_entry(request)))
+        return _vcrpy_response(answer)
+
+    def append(self, request: VcrpyRequest, response: dict[str, Any]) -> None:
+        entry = _request_entry(request)
+        # aiohttp's stub leaves out a body that could not be read ({}): an empty one.
+        whole = {**response, "body": response.get("body") or {"string": b""}}
+        interaction = parse_interaction(
+            {"request": entry, "response": whole}, str(self._ours.path), "recorded"
+        )
+        self._ours.record_whole(_httpx_request(entry), interaction)
+
+
+@contextmanager
+def buffered_through(cassette: CassetteTransport, patcher: str) -> Iterator[None]:
+    """Route the clients one of vcrpy's patchers catches through `cassette` while active.
+
+    `patcher` is one of vcrpy's names: ``urllib3``, ``aiohttp``, ``boto3``...
+    """
+    with ExitStack() as patches:
+        for patch in CassettePatcherBuilder(_CassetteForVcrpy(cassette, patcher)).build():
+            patches.enter_context(patch)
+        yield
