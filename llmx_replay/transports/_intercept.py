@@ -98,6 +98,7 @@ class _Patching:
     def __init__(self) -> None:
         self.active = True
         self._restores = ExitStack()
+        self._replaced: list[tuple[type, str, Any, Any]] = []
 
     def apply(self, patches: list[tuple[type, str, Any]]) -> None:
         """Replace each method (an owner, a name, the replacement)."""
@@ -105,8 +106,22 @@ class _Patching:
             if not self.active:
                 return  # an import that finished after the cassette ended
             for owner, name, replacement in patches:
-                self._restores.callback(setattr, owner, name, owner.__dict__[name])
+                original = owner.__dict__[name]
+                self._restores.callback(setattr, owner, name, original)
+                self._replaced.append((owner, name, original, replacement))
                 setattr(owner, name, replacement)
+
+    @contextmanager
+    def suspended(self) -> Iterator[None]:
+        """The replaced methods as they were, while inside."""
+        with _LOCK:
+            for owner, name, original, _ in self._replaced:
+                setattr(owner, name, original)
+            try:
+                yield
+            finally:
+                for owner, name, _, replacement in self._replaced:
+                    setattr(owner, name, replacement)
 
     def enter(self, patched: AbstractContextManager[Any]) -> None:
         """Enter a context that patches, to be left when the cassette ends."""
@@ -209,8 +224,10 @@ def _patch_buffered(
     cassette: CassetteTransport, patching: _Patching, patcher: str
 ) -> Callable[[], None]:
     def patch() -> None:
-        from llmx_replay.transports._buffered import buffered_through
-
+        # vcrpy keeps the httpx methods it finds when first imported, to put back while its
+        # clients send on: they must be httpx's own, not this cassette's.
+        with patching.suspended():
+            from llmx_replay.transports._buffered import buffered_through
         patching.enter(buffered_through(cassette, patcher))
 
     return patch
