@@ -225,3 +225,22 @@ print(vcr.patch._HttpxHttpTransport_handle_request is httpx.HTTPTransport.handle
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert result.stdout.split("\n")[:2] == ["refused [] 1", "True"]
+
+
+def test_a_recording_that_broke_off_fails_a_buffered_client_as_the_network_did(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text(
+        """interactions:
+- request: {method: GET, uri: "http://127.0.0.1:9/v1/models"}
+  response:
+    status: {code: 200, message: OK}
+    body: {string: "data: {}\\n\\n"}
+    llmx_replay: {partial: "the body broke off: ReadError: peer closed the connection"}
+"""
+    )
+    with use_cassette(path, "none"), pytest.raises(requests.ConnectionError) as caught:
+        requests.get("http://127.0.0.1:9/v1/models")
+    assert "the recorded response broke off" in str(caught.value)
+    assert "peer closed the connection" in str(caught.value)

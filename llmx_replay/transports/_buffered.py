@@ -23,6 +23,7 @@ from vcr.request import Request as VcrpyRequest  # type: ignore[import-untyped]
 from llmx_replay.cassette._load import parse_interaction
 from llmx_replay.cassette._model import RecordedResponse
 from llmx_replay.transports._cassette import CassetteTransport
+from llmx_replay.transports._replay import recorded_break
 
 
 def _header_value(value: Any) -> str:
@@ -90,6 +91,12 @@ class _CassetteForVcrpy(VcrpyCassette):  # type: ignore[misc]
 
     def play_response(self, request: VcrpyRequest) -> dict[str, Any]:
         answer = self._ours.answer_whole(_httpx_request(_request_entry(request)))
+        broke_off = recorded_break(answer.partial)
+        if broke_off is not None:
+            # A whole response cannot break off midway: the client gets the network's error.
+            raise ConnectionResetError(
+                f"{self._ours.path}: the recorded response broke off: {broke_off!r}"
+            )
         return _vcrpy_response(answer)
 
     def append(self, request: VcrpyRequest, response: dict[str, Any]) -> None:
