@@ -30,6 +30,10 @@ where that answer comes from:
   is what a suite that builds its client per test pays; ``--skip-default-transport`` leaves
   it out. It is not the figure compared with llmx: its extra cost is httpx's, not vcrpy's.
 
+``--app-imports requests,aiohttp`` has every arm's tests import those modules, as a project
+on LiteLLM does: the fixture then patches their clients too (buffered, by vcrpy's patching),
+which it does not for a process that never imported them.
+
 Every arm runs with the same command line, so that only the fixture differs::
 
     PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 python -m pytest -q -p no:cacheprovider
@@ -188,7 +192,7 @@ import httpx
 
 from llmx_replay.models.events import Completed, OutputTextDelta
 from llmx_replay.models.prompt import Prompt, ProviderSettings
-
+{app_imports}
 BASE_URL = {base_url!r}
 MODEL = {model!r}
 PROVIDER = ProviderSettings(base_url=BASE_URL)
@@ -357,8 +361,13 @@ def record_template(folder: Path, events: list[bytes]) -> bytes:
     return data
 
 
-def build_project(root: Path, tests: int, arms: Sequence[str]) -> tuple[bytes, str]:
-    """The generated project; returns the template cassette and the answer's text."""
+def build_project(
+    root: Path, tests: int, arms: Sequence[str], app_imports: Sequence[str] = ()
+) -> tuple[bytes, str]:
+    """The generated project; returns the template cassette and the answer's text.
+
+    `app_imports` are modules every test module imports, as the application's code would.
+    """
     events, text = answer_events()
     (root / "pytest.ini").write_text("[pytest]\npythonpath = .\naddopts = --strict-markers\n")
     (root / "answer.sse").write_bytes(b"".join(events))
@@ -369,6 +378,7 @@ def build_project(root: Path, tests: int, arms: Sequence[str]) -> tuple[bytes, s
         placeholder=PLACEHOLDER,
         text=text,
         deltas=CONTENT_DELTAS,
+        app_imports="".join(f"import {module}  # the application's\n" for module in app_imports),
     )
     (root / "bench_support.py").write_text(support.lstrip())
     (root / "bench_probe.py").write_text(PROBE.lstrip())
@@ -756,6 +766,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--profile-reps", type=int, default=300, help="calls per timed piece")
     parser.add_argument("--keep", type=Path, help="generate the project in DIR and keep it")
+    parser.add_argument(
+        "--app-imports",
+        default="",
+        metavar="MODULES",
+        help="modules the test modules import, as an application would (comma-separated): "
+        "`requests,aiohttp` makes the fixture patch their clients too, as in a LiteLLM project",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.tests <= 10_000 or args.rounds < 1:
         parser.error("--tests must be 1 to 10000 and --rounds at least 1")
@@ -773,7 +790,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if root.exists() and any(root.iterdir()):
                 raise SystemExit(f"--keep {root}: the folder exists and is not empty")
             root.mkdir(parents=True, exist_ok=True)
-        template, text = build_project(root, args.tests, arms)
+        app_imports = [module for module in args.app_imports.split(",") if module]
+        template, text = build_project(root, args.tests, arms, app_imports)
+        if app_imports:
+            print(f"every test module imports {', '.join(app_imports)}")
         print(
             f"\nanswer: 50 SSE events, {len(b''.join(answer_events()[0])) / 50:.0f} B/event; "
             f"cassette {len(template):,} B; project in {root}"

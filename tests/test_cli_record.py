@@ -178,7 +178,7 @@ def test_record_shows_the_session_and_writes_a_cassette_that_plays_the_same(
     output = tmp_path / "hello.yaml"
     result = record(server, conversation, output)
     assert result.exit_code == 0, result.stderr
-    assert result.stderr == ""
+    assert result.stderr == f"llmx-replay: {output}: recorded 1 interaction (HTTP 200)\n"
     assert result.stdout == f"== interaction 0: POST {chat_url(server)} -> 200\n{HELLO_TEXT}"
 
     sent = server.received[0]
@@ -264,6 +264,7 @@ def test_record_append_adds_an_interaction(
     assert result.stdout == (
         f"== interaction 1: POST {chat_url(server)} -> 200\nBye\n[completed] finish_reason: stop\n"
     )
+    assert result.stderr == f"llmx-replay: {output}: added 1 interaction (HTTP 200)\n"
     first, second = load_cassette(output).interactions
     assert first.response.body == HELLO_SSE.encode()
     assert b"Bye" in second.response.body
@@ -381,21 +382,49 @@ def test_record_retries_and_records_every_response(
         f"== interaction 1: POST {url} -> 200\n"
         f"{HELLO_TEXT}"
     )
+    assert result.stderr == f"llmx-replay: {output}: recorded 2 interactions (HTTP 429, 200)\n"
     assert [i.response.status for i in load_cassette(output).interactions] == [429, 200]
 
 
-def test_record_keeps_an_error_status_as_recorded(
+def test_record_keeps_an_error_status_as_recorded_and_exits_1_saying_so(
     server: ScriptedServer, conversation: Path, tmp_path: Path
 ) -> None:
     body = json.dumps({"error": {"message": "bad model"}}).encode()
     server.replies.append(Reply([body], status=400, headers={"content-type": "application/json"}))
     output = tmp_path / "bad.yaml"
     result = record(server, conversation, output)
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"llmx-replay: {output}: recorded 1 interaction (HTTP 400); the provider's last answer "
+        "is an error, and the cassette replays it: check the conversation, the model and the "
+        "key, then record again\n"
+    )
     assert result.stdout.splitlines()[1] == (
         "[error: unexpected_status, status 400] unexpected status 400 Bad Request: bad model"
     )
     assert run("play", str(output)).stdout == result.stdout
+
+
+def test_record_exits_1_when_every_retry_failed_and_keeps_them_all(
+    server: ScriptedServer, conversation: Path, tmp_path: Path
+) -> None:
+    overloaded = json.dumps({"error": {"message": "overloaded"}}).encode()
+    server.replies += [
+        Reply(
+            [overloaded],
+            status=503,
+            headers={"content-type": "application/json", "retry-after": "0"},
+        )
+        for _ in range(3)
+    ]
+    output = tmp_path / "down.yaml"
+    result = record(server, conversation, output, "--max-retries", "2")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"llmx-replay: {output}: recorded 3 interactions (HTTP 503, 503, 503); the provider's "
+        "last answer is an error"
+    )
+    assert [i.response.status for i in load_cassette(output).interactions] == [503, 503, 503]
 
 
 def test_record_marks_a_stream_that_broke_off_as_partial(
@@ -483,7 +512,7 @@ def test_live_session_reports_each_response_and_backoff(tmp_path: Path) -> None:
         f"retry {second_wait} after status 503",
         f"2 POST {url} 200",
     ]
-    assert session.recorded == 3
+    assert session.statuses == [500, 503, 200]
     assert [i.response.status for i in load_cassette(output).interactions] == [500, 503, 200]
 
 

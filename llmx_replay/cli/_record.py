@@ -27,6 +27,9 @@ from llmx_replay.models.request import ChatRequest
 from llmx_replay.stream._request import build_request
 from llmx_replay.transports import CassetteTransport, RecordingTransport
 
+RECORDED_A_FAILURE = 1
+"""The exit status of a recording whose last response is an HTTP error (errors exit with 2)."""
+
 
 class SessionReport(Protocol):
     """Where a live session tells what the event stream does not.
@@ -102,7 +105,7 @@ class LiveSession:
         clock: Clock | None = None,
     ) -> None:
         self.cassette = cassette
-        self.recorded = 0
+        self.statuses: list[int] = []
         self._append = append
         self._first_index = first_index
         self._report = report
@@ -113,8 +116,8 @@ class LiveSession:
 
     def responded(self, request: httpx.Request, response: httpx.Response) -> None:
         uri = self._scrubber.url(str(request.url))  # as the cassette will hold it
-        index = self._first_index + self.recorded
-        self.recorded += 1
+        index = self._first_index + len(self.statuses)
+        self.statuses.append(response.status_code)
         self._last_failure = f"status {response.status_code}"
         self._report.interaction(index, request.method, uri, response.status_code)
 
@@ -207,6 +210,8 @@ def record(
 
     The session is shown as it streams. Every response is recorded, a retried failure too, so
     the cassette replays as the session went. Nothing is written when no response arrives.
+    What was written is said last, on standard error; the exit status is 1 when the last
+    response is an HTTP error (it is recorded all the same).
     """
     settings = max_tokens_setting(max_tokens, no_max_tokens)
     if overwrite and append:
@@ -235,5 +240,22 @@ def record(
     session = LiveSession(output, append=append, first_index=first_index, report=renderer)
     for event in session.stream(provider, model, request):
         renderer.render(event)
-    if not session.recorded:
+    if not session.statuses:
         raise CommandError(f"{output}: not written: no response came from {request.url}")
+    _summarize(output, session.statuses, appended=append)
+
+
+def _summarize(output: Path, statuses: list[int], *, appended: bool) -> None:
+    """Say on standard error what was written; exit 1 when the provider's last answer failed."""
+    count = f"{len(statuses)} interaction{'s' if len(statuses) > 1 else ''}"
+    written = f"{output}: {'added' if appended else 'recorded'} {count} (HTTP "
+    written += f"{', '.join(str(status) for status in statuses)})"
+    if statuses[-1] < 400:
+        click.echo(f"llmx-replay: {written}", err=True)
+        return
+    click.echo(
+        f"llmx-replay: {written}; the provider's last answer is an error, and the cassette "
+        "replays it: check the conversation, the model and the key, then record again",
+        err=True,
+    )
+    sys.exit(RECORDED_A_FAILURE)

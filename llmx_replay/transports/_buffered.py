@@ -71,12 +71,22 @@ def _vcrpy_response(response: RecordedResponse) -> dict[str, Any]:
 
 
 class _CassetteForVcrpy(VcrpyCassette):  # type: ignore[misc]
-    """What vcrpy's patched clients ask; every answer comes from a `CassetteTransport`."""
+    """What vcrpy's patched clients ask; every answer comes from the active cassette, `ours`.
 
-    def __init__(self, cassette: CassetteTransport, patcher: str) -> None:
+    One lives as long as the process for each of vcrpy's patchers, as does the builder of
+    its patches: vcrpy builds a class per stub class and cassette, and classes built per test
+    cost a test more than all the rest of its patching, in cyclic garbage collection.
+    """
+
+    def __init__(self, patcher: str) -> None:
         others = tuple(name for name in PATCHER_NAMES if name != patcher)
-        super().__init__(path=str(cassette.path), skip_patchers=others)
-        self._ours = cassette
+        super().__init__(path=f"llmx-replay:{patcher}", skip_patchers=others)
+        self.ours: CassetteTransport | None = None
+
+    def _active(self) -> CassetteTransport:
+        if self.ours is None:
+            raise RuntimeError("a buffered client's request came after its cassette ended")
+        return self.ours
 
     @property
     def write_protected(self) -> bool:
@@ -87,35 +97,51 @@ class _CassetteForVcrpy(VcrpyCassette):  # type: ignore[misc]
     def can_play_response_for(self, request: VcrpyRequest) -> bool:
         # vcrpy may ask more than once per request (on connecting, then for the response):
         # only `play_response` plays.
-        return self._ours.answers_whole(_httpx_request(_request_entry(request)))
+        return self._active().answers_whole(_httpx_request(_request_entry(request)))
 
     def play_response(self, request: VcrpyRequest) -> dict[str, Any]:
-        answer = self._ours.answer_whole(_httpx_request(_request_entry(request)))
+        ours = self._active()
+        answer = ours.answer_whole(_httpx_request(_request_entry(request)))
         broke_off = recorded_break(answer.partial)
         if broke_off is not None:
             # A whole response cannot break off midway: the client gets the network's error.
             raise ConnectionResetError(
-                f"{self._ours.path}: the recorded response broke off: {broke_off!r}"
+                f"{ours.path}: the recorded response broke off: {broke_off!r}"
             )
         return _vcrpy_response(answer)
 
     def append(self, request: VcrpyRequest, response: dict[str, Any]) -> None:
+        ours = self._active()
         entry = _request_entry(request)
         # aiohttp's stub leaves out a body that could not be read ({}): an empty one.
         whole = {**response, "body": response.get("body") or {"string": b""}}
         interaction = parse_interaction(
-            {"request": entry, "response": whole}, str(self._ours.path), "recorded"
+            {"request": entry, "response": whole}, str(ours.path), "recorded"
         )
-        self._ours.record_whole(_httpx_request(entry), interaction)
+        ours.record_whole(_httpx_request(entry), interaction)
+
+
+_PATCHERS: dict[str, tuple[_CassetteForVcrpy, CassettePatcherBuilder]] = {}
 
 
 @contextmanager
 def buffered_through(cassette: CassetteTransport, patcher: str) -> Iterator[None]:
     """Route the clients one of vcrpy's patchers catches through `cassette` while active.
 
-    `patcher` is one of vcrpy's names: ``urllib3``, ``aiohttp``, ``boto3``...
+    `patcher` is one of vcrpy's names: ``urllib3``, ``aiohttp``, ``boto3``... One cassette
+    at a time (interception's rule).
     """
-    with ExitStack() as patches:
-        for patch in CassettePatcherBuilder(_CassetteForVcrpy(cassette, patcher)).build():
-            patches.enter_context(patch)
-        yield
+    if patcher not in _PATCHERS:
+        adapter = _CassetteForVcrpy(patcher)
+        _PATCHERS[patcher] = adapter, CassettePatcherBuilder(adapter)
+    adapter, builder = _PATCHERS[patcher]
+    adapter.ours = cassette
+    try:
+        with ExitStack() as patches:
+            # Built anew each time: a patch holds what it replaced, and urllib3's keeps the
+            # connections to drop from their pools when the cassette ends.
+            for patch in builder.build():
+                patches.enter_context(patch)
+            yield
+    finally:
+        adapter.ours = None
