@@ -268,8 +268,33 @@ def test_play_error_after(paced: Path) -> None:
     ],
 )
 def test_play_status(paced: Path, status: int, error: dict[str, object]) -> None:
+    """The header says the status the client got, and the recorded one it replaced."""
     events = jsonl(run("play", str(paced), "--format", "jsonl", "--status", str(status)))
-    assert events == [INTERACTION_0, error]
+    assert events == [{**INTERACTION_0, "status": status, "recorded_status": 200}, error]
+
+
+def test_play_status_text_header_says_the_status_was_injected(paced: Path) -> None:
+    header = run("play", str(paced), "--status", "503").stdout.splitlines()[0]
+    assert header.endswith(" -> 503 (injected by --status; recorded 200)")
+
+
+def test_play_check_exits_1_naming_the_turns_that_ended_in_an_error(tmp_path: Path) -> None:
+    path = save(tmp_path / "two.yaml", PACED, PACED)
+    assert run("play", str(path), "--check").exit_code == 0
+    cut = run("play", str(path), "--check", "--cut-after", "1")
+    assert cut.exit_code == 1
+    assert cut.stderr == (
+        f"llmx-replay: {path}: ended in an error: interaction 0 (stream), interaction 1 (stream)\n"
+    )
+    assert run("play", str(path), "--cut-after", "1").exit_code == 0  # without --check
+
+
+def test_play_check_judges_a_raw_sse_body_too(tmp_path: Path) -> None:
+    path = tmp_path / "cut.sse"
+    path.write_bytes(b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n')
+    result = run("play", str(path), "--check")
+    assert result.exit_code == 1
+    assert result.stderr == f"llmx-replay: {path}: ended in an error: the stream (stream)\n"
 
 
 def test_play_faults_apply_to_every_interaction(tmp_path: Path) -> None:

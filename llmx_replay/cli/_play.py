@@ -21,7 +21,10 @@ from llmx_replay.harness import (
     require_chat_completions,
     turns,
 )
-from llmx_replay.models.events import ResponseEvent
+from llmx_replay.models.events import ErrorEvent, ResponseEvent
+
+ENDED_IN_AN_ERROR = 1
+"""The exit status of `play --check` when a turn ends in an error (errors exit with 2)."""
 
 
 @cli.command()
@@ -103,6 +106,11 @@ from llmx_replay.models.events import ResponseEvent
     metavar="CODE",
     help="Fault: answer with this HTTP error status and a JSON error instead of the stream.",
 )
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit with status 1 when a turn ends in an error event, saying which.",
+)
 @click.pass_context
 def play(
     ctx: click.Context,
@@ -119,6 +127,7 @@ def play(
     error_after: int | None,
     error_message: str | None,
     status: int | None,
+    check: bool,
 ) -> None:
     """Play a recorded session through the client and print its events.
 
@@ -128,7 +137,8 @@ def play(
     again is one turn, retried as recorded), with its recorded chunks if it has them
     (else one SSE event per chunk). Faults count SSE events and apply to every response.
     A response in another API's wire format (Anthropic Messages, OpenAI Responses, Gemini)
-    is refused.
+    is refused. --mode changes what the jsonl format shows; the text format shows the same
+    text in every mode.
     """
     if speed is not None and pacing != "recorded":
         raise bad_option(ctx, OptionError("speed", "applies to {} recorded only", ["pacing"]))
@@ -163,13 +173,15 @@ def play(
     require_chat_completions(recording, str(source))
     emit: _Writer = _JsonlWriter() if output_format == "jsonl" else _TextWriter()
     if recording.source_format == SSE_FORMAT:
-        emit.events(play_response(recording.interactions[0].response, playback))
+        ended = emit.events(play_response(recording.interactions[0].response, playback))
+        _check(check, source, {"the stream": ended})
         return
     played = turns(recording)
     if not played:
         raise CommandError(
             f"{source}: holds no Chat Completions interaction (a POST to .../chat/completions)"
         )
+    endings: dict[str, ResponseEvent | None] = {}
     for turn in played:
         attempts = [recording.interactions[index] for index in turn]
         final = attempts[-1]
@@ -177,32 +189,63 @@ def play(
             turn[-1],
             final.request.method,
             final.request.uri,
-            final.response.status,
+            # What the client got: the injected status, when --status injects one.
+            final.response.status if status is None else status,
             [(index, recording.interactions[index].response.status) for index in turn[:-1]],
+            None if status is None else final.response.status,
         )
-        emit.events(play_attempts([attempt.response for attempt in attempts], playback))
+        responses = [attempt.response for attempt in attempts]
+        endings[f"interaction {turn[-1]}"] = emit.events(play_attempts(responses, playback))
+    _check(check, source, endings)
+
+
+def _check(check: bool, source: Path, endings: dict[str, ResponseEvent | None]) -> None:
+    """With --check, exit with status 1 naming the turns that ended in an error."""
+    failed = [
+        f"{turn} ({event.kind})" for turn, event in endings.items() if isinstance(event, ErrorEvent)
+    ]
+    if check and failed:
+        click.echo(f"llmx-replay: {source}: ended in an error: {', '.join(failed)}", err=True)
+        sys.exit(ENDED_IN_AN_ERROR)
 
 
 class _Writer(Protocol):
     def interaction(
-        self, index: int, method: str, uri: str, status: int, retried: list[tuple[int, int]]
+        self,
+        index: int,
+        method: str,
+        uri: str,
+        status: int,
+        retried: list[tuple[int, int]],
+        recorded_status: int | None,
     ) -> None: ...
 
-    def events(self, events: Iterable[ResponseEvent]) -> None: ...
+    def events(self, events: Iterable[ResponseEvent]) -> ResponseEvent | None:
+        """Write `events`; returns the last."""
 
 
 class _JsonlWriter:
     def interaction(
-        self, index: int, method: str, uri: str, status: int, retried: list[tuple[int, int]]
+        self,
+        index: int,
+        method: str,
+        uri: str,
+        status: int,
+        retried: list[tuple[int, int]],
+        recorded_status: int | None,
     ) -> None:
         line: dict[str, Any] = {"type": "interaction", "index": index, "status": status}
+        if recorded_status is not None:
+            line["recorded_status"] = recorded_status
         if retried:
             line["retried"] = [{"index": earlier, "status": code} for earlier, code in retried]
         click.echo(orjson.dumps(line))
 
-    def events(self, events: Iterable[ResponseEvent]) -> None:
-        for event in events:
-            click.echo(orjson.dumps(event.model_dump(mode="json")))
+    def events(self, events: Iterable[ResponseEvent]) -> ResponseEvent | None:
+        last = None
+        for last in events:
+            click.echo(orjson.dumps(last.model_dump(mode="json")))
+        return last
 
 
 class _TextWriter:
@@ -210,10 +253,18 @@ class _TextWriter:
         self._renderer = TextRenderer(sys.stdout)
 
     def interaction(
-        self, index: int, method: str, uri: str, status: int, retried: list[tuple[int, int]]
+        self,
+        index: int,
+        method: str,
+        uri: str,
+        status: int,
+        retried: list[tuple[int, int]],
+        recorded_status: int | None,
     ) -> None:
-        self._renderer.interaction(index, method, uri, status, retried)
+        self._renderer.interaction(index, method, uri, status, retried, recorded_status)
 
-    def events(self, events: Iterable[ResponseEvent]) -> None:
-        for event in events:
-            self._renderer.render(event)
+    def events(self, events: Iterable[ResponseEvent]) -> ResponseEvent | None:
+        last = None
+        for last in events:
+            self._renderer.render(last)
+        return last

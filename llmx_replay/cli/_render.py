@@ -107,16 +107,20 @@ class TextRenderer:
         uri: str,
         status: int,
         retried: Sequence[tuple[int, int]] = (),
+        recorded_status: int | None = None,
     ) -> None:
         """The line that opens a recorded or live interaction's events.
 
         `retried` lists the earlier attempts of the same request (index, status), which the
-        client retried.
+        client retried; `recorded_status` is the recorded one when a fault replaced it.
         """
         after = ", ".join(f"#{earlier} {code}" for earlier, code in retried)
+        notes = [f"retried after {after}"] if after else []
+        if recorded_status is not None:
+            notes.append(f"injected by --status; recorded {recorded_status}")
         self.line(
             f"== interaction {index}: {method} {uri} -> {status}"
-            + (f" (retried after {after})" if after else "")
+            + (f" ({'; '.join(notes)})" if notes else "")
         )
 
     def retry(self, seconds: float, after: str) -> None:
