@@ -35,7 +35,7 @@ ENDED_IN_AN_ERROR = 1
     default="streaming",
     show_default=True,
     help="raw: the processor's events; streaming: deltas and whole items; "
-    "aggregated: whole items only.",
+    "aggregated: whole items only. Seen in --format jsonl; text prints the same in each.",
 )
 @click.option(
     "--format",
