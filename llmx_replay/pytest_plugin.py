@@ -48,6 +48,7 @@ _LEDGER_FOLDER = pytest.StashKey[str]()
 _LEDGER = pytest.StashKey["RunLedger"]()
 _LEDGER_KEY = "llmx_replay_run_ledger"
 _RUN_BLOCK: pytest.StashKey[NetworkBlock] = pytest.StashKey()
+_OUTCOME_PROPERTY = "llmx_replay_cassette"  # a user property: (outcome, cassette path)
 _UNSAFE_IN_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 
 
@@ -98,12 +99,49 @@ def pytest_configure(config: pytest.Config) -> None:
         folder = str(Path(tempfile.gettempdir()) / f"llmx-replay-run-{uuid.uuid4().hex}")
         config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
     config.stash[_LEDGER_FOLDER] = folder
+    config.pluginmanager.register(_CassetteOutcomes(config), "llmx_replay_cassette_outcomes")
     config.addinivalue_line(
         "markers",
         f"{MARKER}(name=None, record_mode=None, pacing='instant', faults=None, "
         "match_ignore=(), allow_unplayed=False, ...): options of the test's llmx_cassette "
         "(see llmx_replay.CassetteOptions)",
     )
+
+
+class _CassetteOutcomes:
+    """The run's cassettes by what their tests did with them, summarized at the end."""
+
+    ORDER = ("recorded", "renewed", "expired", "replayed")
+
+    def __init__(self, config: pytest.Config) -> None:
+        self._config = config
+        self._paths: dict[str, set[str]] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "teardown":
+            return
+        for name, value in report.user_properties:
+            if name == _OUTCOME_PROPERTY and isinstance(value, list | tuple):
+                outcome, path = value  # a list once pytest-xdist has carried it over
+                self._paths.setdefault(str(outcome), set()).add(str(path))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self._paths:
+            return
+        terminalreporter.write_sep("-", "llmx-replay cassettes")
+        here = self._config.invocation_params.dir
+        for outcome in self.ORDER:
+            paths = sorted(self._paths.get(outcome, ()))
+            if not paths:
+                continue
+            terminalreporter.write_line(f"{outcome}: {len(paths)}")
+            if outcome != "replayed":  # what changed on disk, each by name
+                for path in paths:
+                    terminalreporter.write_line(f"  {_shown_path(Path(path), here)}")
+
+
+def _shown_path(path: Path, here: Path) -> str:
+    return str(path.relative_to(here)) if path.is_relative_to(here) else str(path)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -207,6 +245,10 @@ def llmx_cassette(
     finally:
         del node.stash[_SESSION]
         session.close()
+        outcome = session.outcome()
+        if outcome is not None:
+            # A property reaches the run's summary from pytest-xdist's workers too.
+            node.user_properties.append((_OUTCOME_PROPERTY, (outcome, str(path))))
 
 
 @pytest.fixture(autouse=True)

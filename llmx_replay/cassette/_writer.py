@@ -64,6 +64,8 @@ class CassetteWriter:
         self._texts: list[str] = []
         self._written: tuple[int, int, int] | None = None
         self._note: str | None = None  # kept from the file added to
+        self.added = 0
+        """How many interactions this writer has written."""
 
     def add(self, interaction: Interaction) -> None:
         kept = self._scrubber.interaction(interaction)
@@ -92,6 +94,7 @@ class CassetteWriter:
                 self.path, cassette_yaml(self._texts, _metadata(interaction, self._note)).encode()
             )
             self._written = _stamp(self.path)
+            self.added += 1
             if self._fresh and self._ledger is not None:
                 self._ledger.note_renewed(self.path)
             self._fresh = False

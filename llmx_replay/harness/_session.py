@@ -378,6 +378,20 @@ class CassetteSession:
         """The requests the cassette could not answer, each with the closest recording."""
         return self.transport.misses
 
+    def outcome(self) -> str | None:
+        """What the session did with its cassette, for the run's summary.
+
+        ``recorded`` (interactions added), ``renewed`` (recorded anew, in record mode
+        ``rewrite`` or ``all``), ``expired`` (recorded anew for being older than
+        `options.max_age`), ``replayed``; None when it neither recorded nor replayed.
+        """
+        policy = self.transport.policy
+        if self.transport.writer.added:
+            if policy.expired:
+                return "expired"
+            return "renewed" if policy.fresh or policy.renews else "recorded"
+        return "replayed" if self.transport.requests or self._played else None
+
     def problems(self) -> list[str]:
         """What makes the test that used this session fail.
 
