@@ -191,7 +191,9 @@ class NoMatchingInteraction(LlmxReplayError):
         self.reason = reason
         why = f" ({reason})" if reason else ""
         super().__init__(
-            f"{cassette}: no recorded interaction matches {method} {url}{why}; {self.explanation}"
+            f"{cassette}: no recorded interaction matches {named_request(method, url, body)}"
+            f"{why}; "
+            f"{self.explanation}"
         )
 
     @property
@@ -251,3 +253,35 @@ class SSEDecodeError(LlmxReplayError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (str(self), self.events))
+
+
+_SHOWN_TEXT = 60
+
+
+def named_request(method: str, url: str, body: bytes | None) -> str:
+    """A request as messages name it: ``POST <url> asking "<its last user message>"``."""
+    text = _last_user_text(body)
+    return f"{method} {url}" + (f" asking {orjson.dumps(text).decode()}" if text else "")
+
+
+def _last_user_text(data: bytes | None) -> str | None:
+    """The last user message of a Chat Completions body, shortened to a line; None if none."""
+    try:
+        document = orjson.loads(data or b"")
+    except orjson.JSONDecodeError:
+        return None
+    messages = document.get("messages") if isinstance(document, dict) else None
+    if not isinstance(messages, list):
+        return None
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                content = " ".join(
+                    part["text"]
+                    for part in content
+                    if isinstance(part, dict) and isinstance(part.get("text"), str)
+                )
+            line = " ".join(content.split()) if isinstance(content, str) else ""
+            return line if len(line) <= _SHOWN_TEXT else line[: _SHOWN_TEXT - 1] + "…"
+    return None

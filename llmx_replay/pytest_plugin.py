@@ -291,6 +291,27 @@ def llmx_snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
     return snapshot.use_extension(EventsSnapshotExtension)
 
 
+_RECORD_AGAIN = (
+    "The cassette no longer fits the test. Where the provider is reachable, record it again:\n"
+    "  --llmx-record-mode=new_episodes  adds the requests that have no recording\n"
+    "  --llmx-record-mode=rewrite       records the test's cassette anew\n"
+    "then review the change (git diff, or llmx-replay diff OLD NEW). --snapshot-update only\n"
+    "rewrites snapshots from what was replayed: it records nothing."
+)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A test failed by its cassette is told how to record it again."""
+    report = yield
+    session = item.stash.get(_SESSION, None)
+    if report.when == "call" and report.failed and session is not None and session.stale:
+        report.sections.append(("llmx-replay", _RECORD_AGAIN))
+    return report
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     """Fail a passing test that broke its cassette's rules.

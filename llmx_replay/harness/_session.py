@@ -18,7 +18,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from llmx_replay._client import AsyncChatClient, ChatClient
 from llmx_replay._clock import Clock, SystemClock, VirtualClock
-from llmx_replay._exceptions import InputError, NoMatchingInteraction, OptionError, field_path
+from llmx_replay._exceptions import (
+    InputError,
+    NoMatchingInteraction,
+    OptionError,
+    field_path,
+    named_request,
+)
 from llmx_replay._options import Faults, Pacing, RecordMode, ReplayOptions
 from llmx_replay.cassette._load import load_cassette
 from llmx_replay.cassette._model import RecordedRequest, RecordedResponse
@@ -378,6 +384,18 @@ class CassetteSession:
         """The requests the cassette could not answer, each with the closest recording."""
         return self.transport.misses
 
+    def _unplayed(self) -> list[int]:
+        """The recordings never played, when that fails the test."""
+        return [] if self._played or self.options.allow_unplayed else self.transport.unplayed
+
+    @property
+    def stale(self) -> bool:
+        """Whether the cassette no longer fits the test.
+
+        A request had no recording, or recordings were never played.
+        """
+        return bool(self.misses or self._unplayed())
+
     def outcome(self) -> str | None:
         """What the session did with its cassette, for the run's summary.
 
@@ -404,16 +422,18 @@ class CassetteSession:
             for problem in (block.problem() for block in self._network_blocks)
             if problem
         ]
-        unplayed = [] if self._played or self.options.allow_unplayed else self.transport.unplayed
+        unplayed = self._unplayed()
         if unplayed:
             recorded = self.transport.player.cassette.interactions
+            never = {index: recorded[index].request for index in unplayed}
             listed = "; ".join(
-                f"#{index} {recorded[index].request.method} {recorded[index].request.uri}"
-                for index in unplayed
+                f"#{index} {named_request(request.method, request.uri, request.body)}"
+                for index, request in never.items()
             )
             found.append(
                 f"{self.path}: {len(unplayed)} recorded interaction(s) never played: {listed} "
-                "(re-record the cassette, or pass allow_unplayed=True)"
+                "(record the cassette anew with record mode 'rewrite', or pass "
+                "allow_unplayed=True)"
             )
         return found
 

@@ -221,7 +221,8 @@ def test_a_miss_in_mode_none_or_an_unplayed_recording_fails_the_async_test(
             [
                 f"*_ {test} _*",
                 "E *NoMatchingInteraction: */known.yaml: no recorded interaction matches POST "
-                "http://llm.test/v1/chat/completions (record mode 'none' never records)*",
+                f'http://llm.test/v1/chat/completions asking "{question}" (record mode '
+                "'none' never records)*",
                 f'E *recorded "known", requested "{question}"',
             ]
         )
@@ -239,7 +240,7 @@ def test_a_miss_in_mode_none_or_an_unplayed_recording_fails_the_async_test(
         [
             "*_ test_unplayed _*",
             "*/known.yaml: 1 recorded interaction(s) never played: #0 POST "
-            "http://llm.test/v1/chat/completions*",
+            'http://llm.test/v1/chat/completions asking "known"*',
         ]
     )
     assert project.upstream_calls() == []

@@ -30,8 +30,9 @@ def test_a_passing_test_that_leaves_interactions_unplayed_fails_listing_them(
     result.stdout.fnmatch_lines(
         [
             "*cassettes/test_it/test_turn.yaml: 2 recorded interaction(s) never played: "
-            "#0 POST http://llm.test/v1/chat/completions; "
-            "#2 POST http://llm.test/v1/chat/completions (*allow_unplayed=True)",
+            '#0 POST http://llm.test/v1/chat/completions asking "a"; '
+            '#2 POST http://llm.test/v1/chat/completions asking "c" (record the cassette anew '
+            "with record mode 'rewrite', or pass allow_unplayed=True)",
         ]
     )
     # The failure is the plugin's own message, not a traceback into it.
@@ -121,8 +122,8 @@ def test_a_request_without_recording_fails_with_the_closest_match_and_no_upstrea
     result.stdout.fnmatch_lines(
         [
             "*cassettes/test_it/test_turn.yaml: no recorded interaction matches "
-            "POST http://llm.test/v1/chat/completions (record mode 'none' never records); "
-            "the closest is interaction 1, which differs at:",
+            "POST http://llm.test/v1/chat/completions asking \"bb\" (record mode 'none' never "
+            "records); the closest is interaction 1, which differs at:",
             "*request.body.max_tokens: recorded 8192, requested 100",
         ]
     )
@@ -154,3 +155,46 @@ def test_a_miss_fails_the_test_even_when_the_test_swallows_it(
         ]
     )
     assert llmx_project.upstream_calls() == []
+
+
+def test_a_test_its_cassette_failed_is_told_how_to_record_again(
+    llmx_project: "LlmxProject",
+) -> None:
+    llmx_project.record(TURN, "a")
+    llmx_project.write(
+        """
+        def test_turn(ask):
+            ask("changed")
+        """
+    )
+
+    result = llmx_project.run("--llmx-record-mode=none")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- llmx-replay -*",
+            "The cassette no longer fits the test. Where the provider is reachable, record it "
+            "again:",
+            "  --llmx-record-mode=new_episodes  adds the requests that have no recording",
+            "  --llmx-record-mode=rewrite       records the test's cassette anew",
+            "*--snapshot-update only",
+        ]
+    )
+
+
+def test_a_test_that_failed_on_its_own_gets_no_recording_hint(
+    llmx_project: "LlmxProject",
+) -> None:
+    llmx_project.record(TURN, "a")
+    llmx_project.write(
+        """
+        def test_turn(ask):
+            assert ask("a") == ["something else"]
+        """
+    )
+
+    result = llmx_project.run("--llmx-record-mode=none")
+
+    result.assert_outcomes(failed=1)
+    assert "record it again" not in result.stdout.str()
