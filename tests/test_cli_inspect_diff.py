@@ -172,6 +172,7 @@ def test_inspect_json(hello: Path) -> None:
                 "moderation": None,
                 "error": None,
                 "partial": None,
+                "retried_by": None,
             }
         ],
     }
@@ -226,8 +227,7 @@ def test_inspect_vcrpy_cassette_has_no_timing(foreign: Path) -> None:
         "(headers, first, total: ms from the start of the request to the headers, the first "
         "chunk and the last; tokens: input/output/total)\n"
         "\n"
-        "interaction 0: error: retry_limit, status 429: exceeded retry limit, last status: "
-        "429 Too Many Requests: Rate limit reached\n"
+        "interaction 0: status 429, retried: interaction 1 answered the turn\n"
     )
 
 
@@ -236,7 +236,9 @@ def test_inspect_vcrpy_cassette_json(foreign: Path) -> None:
     document = json.loads(result.stdout)
     assert document["format"] == "vcrpy"
     assert document["metadata"] is None
-    answer = document["interactions"][1]
+    retried, answer = document["interactions"]
+    assert (retried["status"], retried["retried_by"]) == (429, 1)
+    assert answer["retried_by"] is None
     assert answer["chunks"] == answer["events"] == 5
     assert answer["headers_ms"] is answer["first_chunk_ms"] is answer["total_ms"] is None
     assert answer["usage"] == HELLO_USAGE

@@ -17,7 +17,7 @@ from llmx_replay.cassette import SSE_FORMAT, Cassette, Interaction, RecordedResp
 from llmx_replay.cassette._model import model_in
 from llmx_replay.cli._app import cli, format_option
 from llmx_replay.cli._render import describe_moderation
-from llmx_replay.harness import Playback, play_response, require_chat_completions
+from llmx_replay.harness import Playback, play_response, require_chat_completions, turns
 from llmx_replay.models.events import Completed, ErrorEvent, OutputItemDone, TokenUsage
 from llmx_replay.models.items import FunctionCall, Message, Reasoning
 from llmx_replay.stream._sse import SSEDecoder
@@ -96,6 +96,7 @@ class InteractionFacts:
     request_body: bytes
     response_body: bytes
     turn: Turn | None  # None for what is not a Chat Completions request
+    retried_by: int | None = None  # the attempt that answered this retried one's turn
 
     @property
     def chunks(self) -> int:
@@ -125,7 +126,7 @@ def _first_chunk_model(response: RecordedResponse) -> str | None:
 
 
 def _interaction_facts(
-    index: int, interaction: Interaction, cassette: Cassette
+    index: int, interaction: Interaction, cassette: Cassette, retried_by: int | None
 ) -> InteractionFacts:
     request, response = interaction.request, interaction.response
     metadata = cassette.metadata
@@ -150,12 +151,15 @@ def _interaction_facts(
         request_body=request.body or b"",
         response_body=response.body,
         turn=_played_turn(response) if read and wire_format is None else None,
+        retried_by=retried_by,
     )
 
 
 def cassette_facts(cassette: Cassette) -> list[InteractionFacts]:
+    # A client retries a 429 or 5xx with the same request: the turn's last attempt answers.
+    retried_by = {attempt: turn[-1] for turn in turns(cassette) for attempt in turn[:-1]}
     return [
-        _interaction_facts(index, interaction, cassette)
+        _interaction_facts(index, interaction, cassette, retried_by.get(index))
         for index, interaction in enumerate(cassette.interactions)
     ]
 
@@ -203,6 +207,7 @@ def _facts_json(facts: InteractionFacts) -> dict[str, Any]:
         "moderation": turn.moderation if turn else None,
         "error": _error_json(turn.error if turn else None),
         "partial": facts.partial,
+        "retried_by": facts.retried_by,
     }
 
 
@@ -280,7 +285,12 @@ def _table(rows: list[list[str]]) -> list[str]:
 def _notes(facts: InteractionFacts) -> list[str]:
     notes: list[str] = []
     error = facts.turn.error if facts.turn else None
-    if error is not None:
+    if facts.retried_by is not None:
+        notes.append(
+            f"interaction {facts.index}: status {facts.status}, retried: interaction "
+            f"{facts.retried_by} answered the turn"
+        )
+    elif error is not None:
         status = f", status {error.status}" if error.status is not None else ""
         code = f", code {error.code}" if error.code is not None else ""
         notes.append(
