@@ -38,7 +38,8 @@ class Turn:
     error: ErrorEvent | None
 
 
-def _played_turn(response: RecordedResponse) -> Turn:
+def played_turn(response: RecordedResponse) -> Turn:
+    """What the client makes of `response`, played in aggregated mode."""
     text: list[str] = []
     refusal: list[str] = []
     reasoning: list[str] = []
@@ -150,7 +151,7 @@ def _interaction_facts(
         wire_format=wire_format,
         request_body=request.body or b"",
         response_body=response.body,
-        turn=_played_turn(response) if read and wire_format is None else None,
+        turn=played_turn(response) if read and wire_format is None else None,
         retried_by=retried_by,
     )
 
