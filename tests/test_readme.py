@@ -1,0 +1,229 @@
+"""Every code block of the README works as pasted.
+
+Each block is marked ``<!-- readme-test: NAME -->`` on the line before it, and each name has
+a check here that runs it: Python blocks are executed (in order, sharing names, as a reader
+pasting them would) or run as test modules under pytest, the cassette example is loaded and
+played, commands are run or, for installs and CI's own steps, found in `.ci/run`. A block
+without a marker, or a marker without a check, fails the first test. Blocks that would
+reach a provider reach a fake one instead: httpx's network transport is replaced by one
+that streams a short answer, so nothing leaves the machine.
+"""
+
+import contextlib
+import io
+import json
+import re
+import shlex
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from llmx_replay.cassette import load_cassette
+from llmx_replay.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+CI_RUN = (ROOT / ".ci" / "run").read_text()
+MARKER = re.compile(r"^<!-- readme-test: ([a-z-]+) -->$")
+
+PIECES = ["Hi", " there", ",", " how", " can", " I", " help?"]
+ANSWER = [
+    *(
+        b'data: {"id":"chatcmpl-1","choices":[{"index":0,"delta":{"content":%s}}]}\n\n'
+        % json.dumps(piece).encode()
+        for piece in PIECES
+    ),
+    b'data: {"id":"chatcmpl-1","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n',
+    b"data: [DONE]\n\n",
+]
+
+
+def blocks() -> dict[str, str]:
+    """The README's code blocks by marker; a block with no marker is named by its line."""
+    found: dict[str, str] = {}
+    lines = README.read_text().splitlines()
+    index = 0
+    while index < len(lines):
+        if lines[index].startswith("```"):
+            marker = MARKER.match(lines[index - 1]) if index else None
+            end = next(i for i in range(index + 1, len(lines)) if lines[i].startswith("```"))
+            name = marker.group(1) if marker else f"unmarked block at line {index + 1}"
+            found[name] = "\n".join(lines[index + 1 : end]) + "\n"
+            index = end
+        index += 1
+    return found
+
+
+def fake_provider(transport: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+    """What httpx's network transport does here: answer every chat request with `ANSWER`."""
+    request.read()
+    assert request.url.path.endswith("/chat/completions"), request.url
+    return httpx.Response(
+        200, headers={"content-type": "text/event-stream"}, content=b"".join(ANSWER)
+    )
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A scratch folder as the working directory, and the fake provider for the network."""
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", fake_provider)
+    monkeypatch.setenv("LLMX_API_KEY", "test-key")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def printed(code: str, names: dict[str, object]) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), names)
+    return out.getvalue()
+
+
+def after_and(command: str) -> str:
+    """The part of ``install && command`` that runs after the install."""
+    return command.split("&&", 1)[1].strip()
+
+
+def check_quickstart_play(code: str, _: Path) -> None:
+    args = shlex.split(after_and(code.strip()))
+    assert args[0] == "llmx-replay"
+    with contextlib.chdir(ROOT):
+        result = CliRunner().invoke(cli, args[1:])
+    assert result.exit_code == 0, result.output
+    assert "[tool call] get_weather" in result.stdout
+
+
+def check_quickstart_tests(code: str, _: Path) -> None:
+    """The README's test command is the one CI runs, after installing the test extras."""
+    install, test_command = (part.strip() for part in code.strip().split("&&"))
+    assert install == "pip install -e '.[test]'"
+    assert f"\n{test_command}\n" in CI_RUN
+
+
+def check_client(code: str, _: Path) -> None:
+    lines = printed(code, {}).splitlines()
+    events = [json.loads(line.replace("'", '"').replace("None", "null")) for line in lines]
+    assert [event["type"] for event in events][-1] == "completed"
+    deltas = [event["delta"] for event in events if event["type"] == "output_text_delta"]
+    assert deltas == PIECES
+
+
+def check_record_replay(code: str, folder: Path) -> None:
+    names: dict[str, object] = {}
+    printed(blocks()["client"], names)  # `provider` and `prompt` come from the block above
+    (folder / "cassettes").mkdir()
+    printed(code, names)
+    (interaction,) = load_cassette(folder / "cassettes" / "hello.yaml").interactions
+    assert interaction.response.body == b"".join(ANSWER)
+    assert [event.type for event in names["events"]][-1] == "completed"  # type: ignore[attr-defined]
+
+
+def check_cassette_format(code: str, folder: Path) -> None:
+    path = folder / "hello.yaml"
+    path.write_text(code)
+    (interaction,) = load_cassette(path).interactions
+    assert [size for size, _ in interaction.response.chunks or ()] == [78, 81, 14]
+    result = CliRunner().invoke(cli, ["play", str(path), "--check"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1:] == ["Hello", "[completed] finish_reason: stop"]
+
+
+def run_as_tests(pytester: pytest.Pytester, code: str, *runs: tuple[str, ...], passed: int) -> None:
+    """The block as the module `tests/test_weather.py` the README's workflow names."""
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(test_weather=code)
+    for args in runs:
+        result = pytester.runpytest_inprocess("-p", "no:cacheprovider", *args)
+        result.assert_outcomes(passed=passed)
+
+
+def check_snapshot(
+    code: str, folder: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (pytester.path / "cassettes").mkdir()
+    (pytester.path / "cassettes" / "hello.yaml").write_text(blocks()["cassette-format"])
+    run_as_tests(pytester, code, ("--snapshot-update",), (), passed=1)
+    assert list((pytester.path / "__snapshots__").rglob("*.json"))
+
+
+def check_pytest_example(
+    code: str, folder: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recorded from the fake provider, then replayed as CI replays it, with no key set."""
+    monkeypatch.setenv("LITELLM_KEY", "test-key")
+    run_as_tests(pytester, code, ("--snapshot-update", "--llmx-record-mode=once"), passed=2)
+    assert (pytester.path / "cassettes" / "test_weather" / "test_weather.yaml").is_file()
+    monkeypatch.delenv("LITELLM_KEY")
+    monkeypatch.setenv("CI", "1")
+    run_as_tests(pytester, code, (), passed=2)
+
+
+def check_cli_synopsis(code: str, _: Path) -> None:
+    """Every option the synopsis shows is one its command takes."""
+    synopses: dict[str, str] = {}
+    for line in code.splitlines():
+        if line.startswith("llmx-replay "):
+            command = line.split()[1]
+            synopses[command] = line
+        else:
+            synopses[command] += line
+    assert set(synopses) == {"payload", "record", "play", "show", "inspect", "diff"}
+    for command, synopsis in synopses.items():
+        help_text = CliRunner().invoke(cli, [command, "--help"]).stdout
+        shown = set(re.findall(r"--[a-z-]+", synopsis))
+        assert shown <= set(re.findall(r"--[a-z-]+", help_text)), command
+
+
+def check_development(code: str, _: Path) -> None:
+    """Each step is one CI takes, or a benchmark script that exists."""
+    for line in code.strip().splitlines():
+        command = line.split("#", 1)[0].strip()
+        for step in (part.strip() for part in command.split("&&")):
+            script = re.fullmatch(r"python (benchmarks/\w+\.py)", step)
+            if script:
+                assert (ROOT / script.group(1)).is_file(), step
+            elif step == "pip install -e '.[bench]'":
+                assert "bench = [" in (ROOT / "pyproject.toml").read_text()
+            elif step.startswith("LLMX_REPLAY_CORPUS="):
+                assert "LLMX_REPLAY_CORPUS" in CI_RUN and step.endswith("tests/corpus")
+            elif step.startswith("pip install -e '.[test]'"):
+                assert "-e '.[test" in CI_RUN
+            else:
+                assert step in CI_RUN, step
+
+
+CHECKS: dict[str, Callable[..., None]] = {
+    "quickstart-play": check_quickstart_play,
+    "quickstart-tests": check_quickstart_tests,
+    "client": check_client,
+    "pytest-example": check_pytest_example,
+    "record-replay": check_record_replay,
+    "cassette-format": check_cassette_format,
+    "snapshot": check_snapshot,
+    "cli-synopsis": check_cli_synopsis,
+    "development": check_development,
+}
+NEEDS_PYTEST = {"pytest-example", "snapshot"}
+
+
+def test_every_block_has_a_check_and_every_check_a_block() -> None:
+    assert sorted(blocks()) == sorted(CHECKS)
+
+
+@pytest.fixture(params=sorted(CHECKS))
+def block(request: pytest.FixtureRequest) -> Iterator[str]:
+    yield request.param
+
+
+def test_the_block_works_as_pasted(
+    block: str, offline: Path, request: pytest.FixtureRequest
+) -> None:
+    code = blocks()[block]
+    if block in NEEDS_PYTEST:
+        pytester = request.getfixturevalue("pytester")
+        CHECKS[block](code, offline, pytester, request.getfixturevalue("monkeypatch"))
+    else:
+        CHECKS[block](code, offline)
