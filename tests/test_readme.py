@@ -140,25 +140,46 @@ def run_as_tests(pytester: pytest.Pytester, code: str, *runs: tuple[str, ...], p
         result.assert_outcomes(passed=passed)
 
 
-def check_snapshot(
-    code: str, folder: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (pytester.path / "cassettes").mkdir()
-    (pytester.path / "cassettes" / "hello.yaml").write_text(blocks()["cassette-format"])
-    run_as_tests(pytester, code, ("--snapshot-update",), (), passed=1)
-    assert list((pytester.path / "__snapshots__").rglob("*.json"))
-
-
 def check_pytest_example(
     code: str, folder: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Recorded from the fake provider, then replayed as CI replays it, with no key set."""
     monkeypatch.setenv("LITELLM_KEY", "test-key")
-    run_as_tests(pytester, code, ("--snapshot-update", "--llmx-record-mode=once"), passed=2)
+    run_as_tests(pytester, code, ("--snapshot-update", "--llmx-record-mode=once"), passed=1)
     assert (pytester.path / "cassettes" / "test_weather" / "test_weather.yaml").is_file()
     monkeypatch.delenv("LITELLM_KEY")
     monkeypatch.setenv("CI", "1")
-    run_as_tests(pytester, code, (), passed=2)
+    run_as_tests(pytester, code, (), passed=1)
+
+
+def check_record_your_own(code: str, folder: Path) -> None:
+    """The server line names the aimock CI installs and a fixture file that exists; the
+    commands record from the stand-in provider, show the answer and play it back."""
+    server, *commands = code.replace("\\\n", "").strip().splitlines()
+    live_servers = (ROOT / ".ci" / "live-servers.sh").read_text()
+    version = re.search(r"-p @copilotkit/aimock@([\d.]+) llmock .* -f (\S+) &$", server)
+    assert version is not None, server
+    assert f"AIMOCK_VERSION={version.group(1)}\n" in live_servers
+    assert (ROOT / version.group(2)).is_file()
+    conversation = folder / "cassettes" / "examples" / "say-hi.json"
+    conversation.parent.mkdir(parents=True)
+    conversation.write_bytes((ROOT / "cassettes" / "examples" / "say-hi.json").read_bytes())
+    outputs = []
+    for command in commands:
+        args = shlex.split(command)
+        assert args[0] == "llmx-replay"
+        result = CliRunner().invoke(cli, args[1:])
+        assert result.exit_code == 0, (command, result.output)
+        outputs.append(result.stdout)
+    recorded, shown, played = outputs
+    assert "".join(PIECES) in recorded
+    assert "user: Say hi\n" in shown
+    assert played == recorded
+
+
+def check_conversation_file(code: str, _: Path) -> None:
+    example = ROOT / "cassettes" / "examples" / "say-hi.json"
+    assert json.loads(code) == json.loads(example.read_text())
 
 
 def check_cli_synopsis(code: str, _: Path) -> None:
@@ -202,11 +223,12 @@ CHECKS: dict[str, Callable[..., None]] = {
     "pytest-example": check_pytest_example,
     "record-replay": check_record_replay,
     "cassette-format": check_cassette_format,
-    "snapshot": check_snapshot,
+    "record-your-own": check_record_your_own,
+    "conversation-file": check_conversation_file,
     "cli-synopsis": check_cli_synopsis,
     "development": check_development,
 }
-NEEDS_PYTEST = {"pytest-example", "snapshot"}
+NEEDS_PYTEST = {"pytest-example"}
 
 
 def test_every_block_has_a_check_and_every_check_a_block() -> None:
