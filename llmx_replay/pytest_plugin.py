@@ -115,15 +115,17 @@ class _CassetteOutcomes:
 
     def __init__(self, config: pytest.Config) -> None:
         self._config = config
-        self._paths: dict[str, set[str]] = {}
+        self._paths: dict[str, dict[str, int]] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "teardown":
             return
         for name, value in report.user_properties:
             if name == _OUTCOME_PROPERTY and isinstance(value, list | tuple):
-                outcome, path = value  # a list once pytest-xdist has carried it over
-                self._paths.setdefault(str(outcome), set()).add(str(path))
+                # (outcome, path, the failed status last recorded or 0); a list once
+                # pytest-xdist has carried it over.
+                outcome, path, failed = value
+                self._paths.setdefault(str(outcome), {})[str(path)] = int(failed)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self._paths:
@@ -131,13 +133,19 @@ class _CassetteOutcomes:
         terminalreporter.write_sep("-", "llmx-replay cassettes")
         here = self._config.invocation_params.dir
         for outcome in self.ORDER:
-            paths = sorted(self._paths.get(outcome, ()))
+            paths = self._paths.get(outcome, {})
             if not paths:
                 continue
             terminalreporter.write_line(f"{outcome}: {len(paths)}")
-            if outcome != "replayed":  # what changed on disk, each by name
-                for path in paths:
-                    terminalreporter.write_line(f"  {_shown_path(Path(path), here)}")
+            if outcome == "replayed":
+                continue
+            for path, failed in sorted(paths.items()):  # what changed on disk, each by name
+                # A recorded failure (a 404, a 401 for a missing key) would otherwise pass
+                # as the new behaviour, snapshots and all.
+                warning = f" (its last response is an HTTP error: {failed})" if failed else ""
+                terminalreporter.write_line(
+                    f"  {_shown_path(Path(path), here)}{warning}", red=bool(failed)
+                )
 
 
 def _shown_path(path: Path, here: Path) -> str:
@@ -248,7 +256,9 @@ def llmx_cassette(
         outcome = session.outcome()
         if outcome is not None:
             # A property reaches the run's summary from pytest-xdist's workers too.
-            node.user_properties.append((_OUTCOME_PROPERTY, (outcome, str(path))))
+            failed = session.transport.writer.last_status or 0
+            failed = failed if failed >= 400 else 0
+            node.user_properties.append((_OUTCOME_PROPERTY, (outcome, str(path), failed)))
 
 
 @pytest.fixture(autouse=True)

@@ -66,6 +66,8 @@ class CassetteWriter:
         self._note: str | None = None  # kept from the file added to
         self.added = 0
         """How many interactions this writer has written."""
+        self.last_status: int | None = None
+        """The HTTP status of the last interaction it wrote."""
 
     def add(self, interaction: Interaction) -> None:
         kept = self._scrubber.interaction(interaction)
@@ -95,6 +97,7 @@ class CassetteWriter:
             )
             self._written = _stamp(self.path)
             self.added += 1
+            self.last_status = interaction.response.status
             if self._fresh and self._ledger is not None:
                 self._ledger.note_renewed(self.path)
             self._fresh = False

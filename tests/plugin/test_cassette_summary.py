@@ -89,3 +89,33 @@ def test_a_run_without_cassettes_has_no_summary(llmx_project: "LlmxProject") -> 
     result = llmx_project.run()
     result.assert_outcomes(passed=1)
     assert not any("llmx-replay cassettes" in line for line in result.outlines)
+
+
+def test_a_recorded_http_error_is_flagged_in_the_summary(llmx_project: "LlmxProject") -> None:
+    """A 404 recorded in mode rewrite would pass as the new behaviour, snapshots and all."""
+    llmx_project.extend_conftest(
+        """
+        def not_found(request):
+            return httpx.Response(404, json={"error": {"message": "no such model"}})
+
+
+        @pytest.fixture
+        def llmx_config():
+            upstream = httpx.MockTransport(not_found)
+            return {"upstream": upstream, "provider": PROVIDER, "model": MODEL}
+        """
+    )
+    llmx_project.write(
+        """
+        def test_turn(ask):
+            assert ask("a") == ["<error unexpected_status>"]
+        """
+    )
+
+    result = llmx_project.run("--llmx-record-mode=rewrite")
+
+    result.assert_outcomes(passed=1)
+    assert summary(result.outlines) == [
+        "renewed: 1",
+        "  cassettes/test_it/test_turn.yaml (its last response is an HTTP error: 404)",
+    ]
