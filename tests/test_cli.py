@@ -422,12 +422,27 @@ def test_play_sse_raw_jsonl_keeps_one_part_per_delta(hello_sse: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize("mode", ["raw", "streaming", "aggregated"])
+@pytest.mark.parametrize("mode", ["streaming", "aggregated"])
 def test_play_sse_text_format(hello_sse: Path, mode: str) -> None:
     result = run("play", str(hello_sse), "--mode", mode, "--format", "text")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == HELLO_TEXT
     assert result.stderr == ""
+
+
+def test_play_raw_text_shows_each_event_on_a_line(hello_sse: Path) -> None:
+    """--mode raw in text shows what makes it raw: every delta, and a part per delta."""
+    raw = jsonl(run("play", str(hello_sse), "--mode", "raw", "--format", "jsonl"))
+    lines = run("play", str(hello_sse), "--mode", "raw").stdout.splitlines()
+    deltas = [event["delta"] for event in raw if event["type"] == "output_text_delta"]
+    assert lines[: len(deltas) + 1] == [
+        'output_item_added message assistant [0 parts] ""',
+        *(f"output_text_delta {json.dumps(delta)}" for delta in deltas),
+    ]
+    assert lines[len(deltas) + 1].startswith(
+        f"output_item_done message assistant [{len(deltas)} parts] "
+    )
+    assert lines[-1] == HELLO_TEXT.splitlines()[-1]
 
 
 def test_play_sse_text_is_the_default_format(hello_sse: Path) -> None:

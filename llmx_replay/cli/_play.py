@@ -13,7 +13,7 @@ from llmx_replay._exceptions import OptionError
 from llmx_replay._options import Faults, ReplayOptions
 from llmx_replay.cassette import SSE_FORMAT, load_recording
 from llmx_replay.cli._app import A_DAY, CommandError, FiniteFloat, bad_option, cli
-from llmx_replay.cli._render import TextRenderer
+from llmx_replay.cli._render import TextRenderer, raw_event_line
 from llmx_replay.harness import (
     Playback,
     play_attempts,
@@ -21,7 +21,7 @@ from llmx_replay.harness import (
     require_chat_completions,
     turns,
 )
-from llmx_replay.models.events import ErrorEvent, ResponseEvent
+from llmx_replay.models.events import Completed, ErrorEvent, ResponseEvent
 
 ENDED_IN_AN_ERROR = 1
 """The exit status of `play --check` when a turn ends in an error (errors exit with 2)."""
@@ -137,8 +137,8 @@ def play(
     again is one turn, retried as recorded), with its recorded chunks if it has them
     (else one SSE event per chunk). Faults count SSE events and apply to every response.
     A response in another API's wire format (Anthropic Messages, OpenAI Responses, Gemini)
-    is refused. --mode changes what the jsonl format shows; the text format shows the same
-    text in every mode.
+    is refused. In the text format, --mode raw prints each of the processor's events on a
+    line of its own; streaming and aggregated print the answer.
     """
     if speed is not None and pacing != "recorded":
         raise bad_option(ctx, OptionError("speed", "applies to {} recorded only", ["pacing"]))
@@ -171,7 +171,7 @@ def play(
     )
     recording = load_recording(source)
     require_chat_completions(recording, str(source))
-    emit: _Writer = _JsonlWriter() if output_format == "jsonl" else _TextWriter()
+    emit: _Writer = _JsonlWriter() if output_format == "jsonl" else _TextWriter(mode == "raw")
     if recording.source_format == SSE_FORMAT:
         ended = emit.events(play_response(recording.interactions[0].response, playback))
         _check(check, source, {"the stream": ended})
@@ -249,8 +249,14 @@ class _JsonlWriter:
 
 
 class _TextWriter:
-    def __init__(self) -> None:
+    """Text for people: the answer as it streams.
+
+    With `each_event` (``--mode raw``), each of the processor's events on a line of its own.
+    """
+
+    def __init__(self, each_event: bool) -> None:
         self._renderer = TextRenderer(sys.stdout)
+        self._each_event = each_event
 
     def interaction(
         self,
@@ -266,5 +272,8 @@ class _TextWriter:
     def events(self, events: Iterable[ResponseEvent]) -> ResponseEvent | None:
         last = None
         for last in events:
-            self._renderer.render(last)
+            if self._each_event and not isinstance(last, Completed | ErrorEvent):
+                self._renderer.line(raw_event_line(last))
+            else:
+                self._renderer.render(last)
         return last

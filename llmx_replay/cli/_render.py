@@ -3,9 +3,12 @@
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+import orjson
+
 from llmx_replay.models.events import (
     Completed,
     ErrorEvent,
+    OutputItemAdded,
     OutputItemDone,
     OutputTextDelta,
     ReasoningContentDelta,
@@ -14,6 +17,33 @@ from llmx_replay.models.events import (
     TokenUsage,
 )
 from llmx_replay.models.items import FunctionCall, Message, Reasoning
+
+
+def _quoted(text: str) -> str:
+    return orjson.dumps(text).decode()
+
+
+def _item_summary(item: Any) -> str:
+    if isinstance(item, Message):
+        parts = f"[{len(item.content)} part{'s' if len(item.content) != 1 else ''}] "
+        return f"{item.type} {item.role} {parts}{_quoted(item.text)}"
+    if isinstance(item, Reasoning):
+        return f"{item.type} {_quoted(item.text)}"
+    if isinstance(item, FunctionCall):
+        return f"{item.type} {item.name}({item.arguments}) [{item.call_id}]"
+    return str(getattr(item, "type", type(item).__name__))
+
+
+def raw_event_line(event: ResponseEvent) -> str:
+    """One processor event on one line, for ``play --mode raw``: its type, then its content.
+
+    A finished message shows its parts, one per delta in this mode.
+    """
+    if isinstance(event, OutputTextDelta | ReasoningContentDelta | RefusalDelta):
+        return f"{event.type} {_quoted(event.delta)}"
+    if isinstance(event, OutputItemAdded | OutputItemDone):
+        return f"{event.type} {_item_summary(event.item)}"
+    return event.type
 
 
 def describe_usage(usage: TokenUsage) -> str:
