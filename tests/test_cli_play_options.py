@@ -1,6 +1,8 @@
 """`llmx-replay play` with pacing and faults, over llmx-replay cassettes that keep their
 recorded chunks and timing, and over raw SSE bodies."""
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -356,3 +358,26 @@ def test_play_with_a_huge_idle_timeout_is_a_one_line_error(hello_sse: Path) -> N
     assert run("play", str(hello_sse)).exit_code == 0
     result = run("play", str(hello_sse), "--idle-timeout", "1e300", "--stall-after", "0")
     assert_one_line_error(result, "--idle-timeout")
+
+
+def test_play_ends_quietly_when_its_reader_leaves(tmp_path: Path) -> None:
+    """`llmx-replay play big.yaml | head -1`: no error line for a pipe the reader closed."""
+    path = tmp_path / "long.sse"
+    path.write_bytes(
+        b"".join(
+            b'data: {"choices":[{"index":0,"delta":{"content":"word %d "}}]}\n\n' % n
+            for n in range(20_000)
+        )
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llmx_replay", "play", str(path), "--mode", "raw"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.readline().startswith(b"output_item_added")
+    process.stdout.close()
+    with process.stderr:
+        stderr = process.stderr.read()
+    assert process.wait(timeout=60) == 1
+    assert stderr == b""

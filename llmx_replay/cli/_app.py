@@ -43,6 +43,8 @@ class _OneLineErrors(click.Group):
             return super().invoke(ctx)
         except LlmxReplayError as error:
             raise CommandError(str(error)) from error
+        except BrokenPipeError:
+            raise  # the reader left (`| head`): click ends quietly, with status 1
         except OSError as error:
             # A cassette that cannot be written (no permission, disk full).
             where = f"{error.filename}: {error.strerror}" if error.filename else str(error)
