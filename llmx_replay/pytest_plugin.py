@@ -232,6 +232,23 @@ def _options(node: pytest.Item, config: dict[str, Any]) -> CassetteOptions:
         )
 
 
+def _asked_mode(node: pytest.Item, options: CassetteOptions) -> RecordMode | None:
+    """The record mode the test's marker or `llmx_config` asks for.
+
+    Under `CI` a test records only when the command line says so: a mode that would record,
+    asked for anywhere else, fails the test instead of reaching the network.
+    """
+    asked = options.record_mode
+    if asked is None or asked is RecordMode.NONE or RecordMode.default() is not RecordMode.NONE:
+        return asked
+    pytest.fail(
+        f"{node.nodeid}: its marker or llmx_config asks for record mode '{asked}', but CI is "
+        "set and CI never records unless the command line says so "
+        f"(--llmx-record-mode={asked})",
+        pytrace=False,
+    )
+
+
 @pytest.fixture
 def llmx_cassette(
     request: pytest.FixtureRequest, llmx_cassette_dir: Path, llmx_config: dict[str, Any]
@@ -243,7 +260,7 @@ def llmx_cassette(
     assert isinstance(node, pytest.Item)
     options = _options(node, llmx_config)
     # None leaves the default (by the CI variable) to the transport.
-    record_mode = request.config.getoption("llmx_record_mode") or options.record_mode
+    record_mode = request.config.getoption("llmx_record_mode") or _asked_mode(node, options)
     path = cassette_path(llmx_cassette_dir, options.name or _default_name(node))
     session = CassetteSession(path, options, record_mode, run_ledger=_ledger(request.config))
     node.stash[_SESSION] = session
