@@ -5,8 +5,8 @@ pydantic-ai's `parsed_body`, Ruby VCR, and single-interaction JSON files. Bodies
 decoded; every problem names the file and the field.
 """
 
-import gzip
 import math
+import os
 import zlib
 from pathlib import Path
 from typing import Any
@@ -135,6 +135,8 @@ def _parse_document(data: bytes, source: str) -> Any:
                 raise InputError(source, f"invalid JSON: {error}") from None
     try:
         return _yaml.load(data)
+    except _yaml.AliasBomb as error:
+        raise InputError(source, str(error)) from None
     except yaml.YAMLError as error:
         raise InputError(
             source, f"neither an SSE body nor a cassette: invalid YAML: {_one_line(str(error))}"
@@ -202,7 +204,10 @@ def _response(response: dict[Any, Any], source: str, field: str) -> RecordedResp
         body = _body(response["body"], source, _field(field, "body")) or b""
     else:
         body = _body(response.get("content"), source, _field(field, "content")) or b""
-    body, decoded = _decoded(body, first_header(headers, "content-encoding"))
+    try:
+        body, decoded = _decoded(body, first_header(headers, "content-encoding"))
+    except _TooLarge as error:
+        raise InputError(source, str(error), _field(field, "body")) from None
     headers = stored_headers(headers, decoded=decoded)
     extras = response.get("llmx_replay")
     if extras is None:
@@ -302,6 +307,44 @@ def _body(value: Any, source: str, field: str) -> bytes | None:
     raise InputError(source, "a body must be a string, bytes or a mapping", field)
 
 
+MAX_INFLATED_VARIABLE = "LLMX_REPLAY_MAX_INFLATED_BYTES"
+_MAX_INFLATED_DEFAULT = 64 * 1024 * 1024
+
+
+class _TooLarge(ValueError):
+    """A compressed body that inflates past the limit (a gzip bomb)."""
+
+
+def max_inflated_bytes() -> int:
+    """The most a stored compressed body may inflate to: 64 MiB unless the variable says."""
+    value = os.environ.get(MAX_INFLATED_VARIABLE, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else _MAX_INFLATED_DEFAULT
+
+
+def _inflate(body: bytes, wbits: int) -> bytes:
+    """`body` decompressed, refusing to grow past `max_inflated_bytes`.
+
+    Raises:
+        zlib.error: `body` is not compressed that way.
+        _TooLarge: it inflates past the limit.
+    """
+    limit = max_inflated_bytes()
+    inflated = b""
+    rest = body
+    while rest:  # gzip may hold several members, one after the other
+        decompressor = zlib.decompressobj(wbits)
+        inflated += decompressor.decompress(rest, limit + 1 - len(inflated))
+        if len(inflated) > limit:
+            raise _TooLarge(
+                f"the compressed body inflates past {limit:,} bytes (a compression bomb?); "
+                f"set {MAX_INFLATED_VARIABLE} to allow more"
+            )
+        if not decompressor.eof:
+            raise zlib.error("the compressed body is cut short")
+        rest = decompressor.unused_data
+    return inflated
+
+
 def _decoded(body: bytes, encoding: str | None) -> tuple[bytes, bool]:
     """The body without its gzip or deflate content encoding, and whether it is now plain.
 
@@ -313,13 +356,13 @@ def _decoded(body: bytes, encoding: str | None) -> tuple[bytes, bool]:
     if encoding in ("gzip", "x-gzip"):
         if body[:2] == b"\x1f\x8b":
             try:
-                return gzip.decompress(body), True
-            except (OSError, EOFError, zlib.error):
+                return _inflate(body, 16 + zlib.MAX_WBITS), True
+            except zlib.error:
                 return body, False
         return body, True
     if encoding == "deflate":
         try:
-            return zlib.decompress(body), True
+            return _inflate(body, zlib.MAX_WBITS), True
         except zlib.error:
             return body, True
     return body, encoding == "identity"

@@ -143,12 +143,56 @@ def _literal(match: re.Match[str], blocks: list[str]) -> str:
     return f"{indent}{key}: |{chomping}\n{inner}{lines}{trailing or chr(10)}"
 
 
+EXPANSION_BUDGET = 1_000_000
+"""How many values a cassette's YAML may expand to once its aliases are followed."""
+
+
+class AliasBomb(yaml.YAMLError):
+    """YAML aliases that expand past `EXPANSION_BUDGET` values (a "billion laughs")."""
+
+
+def _expanded_size(document: Any) -> int:
+    """How many values `document` holds with every shared value counted where it is used.
+
+    Each distinct container is sized once, so a bomb is measured without being expanded.
+    """
+    sizes: dict[int, int] = {}
+    pending: list[tuple[Any, bool]] = [(document, False)]
+    while pending:
+        value, children_done = pending.pop()
+        if not isinstance(value, dict | list) or id(value) in sizes:
+            continue
+        children = list(value.values()) if isinstance(value, dict) else value
+        if children_done:
+            sizes[id(value)] = 1 + sum(
+                min(sizes.get(id(child), 1), EXPANSION_BUDGET + 1) for child in children
+            )
+            continue
+        pending.append((value, True))
+        pending.extend((child, False) for child in children)
+    return sizes.get(id(document), 1)
+
+
 def load(data: bytes) -> Any:
     """Parse cassette YAML; files this module wrote take the fast way.
 
     There the literal blocks come back as their UTF-8 bytes (never decoded: a body stays as
     it was stored).
+
+    Raises:
+        AliasBomb: the document's aliases expand past `EXPANSION_BUDGET` values.
     """
+    document = _load(data)
+    # Aliases need anchors: a document without `&` shares nothing.
+    if b"&" in data and _expanded_size(document) > EXPANSION_BUDGET:
+        raise AliasBomb(
+            f"its YAML aliases expand to more than {EXPANSION_BUDGET:,} values (an alias bomb); "
+            "a cassette never needs that many"
+        )
+    return document
+
+
+def _load(data: bytes) -> Any:
     if not data.startswith(MARKER.encode()):
         return yaml.load(data, Loader=_Loader)  # a safe loader subclass
     blocks: list[bytes] = []

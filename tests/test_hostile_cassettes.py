@@ -1,0 +1,115 @@
+"""Hostile cassettes are refused in one line, without taking the machine down.
+
+A YAML alias bomb ("billion laughs": 673 bytes that expand to billions of values when a body
+is re-serialized) and a compression bomb (a small gzip body that inflates to gigabytes) are
+refused naming the file (and the field, for the body), quickly and in little memory, while
+the anchors and aliases real tools write, and real gzip bodies, still load.
+"""
+
+import base64
+import gzip
+import zlib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from llmx_replay._exceptions import InputError
+from llmx_replay.cassette import load_cassette
+from llmx_replay.cli import cli
+
+LEVELS = "abcdefghi"
+
+
+def _level(index: int) -> str:
+    """`b: &b [*a, *a, ...]`: each level nine of the one before."""
+    name = LEVELS[index]
+    value = f"*{LEVELS[index - 1]}" if index else "lol"
+    return f"{name}: &{name} [{', '.join([value] * 9)}]\n"
+
+
+ALIAS_BOMB = "".join(_level(index) for index in range(len(LEVELS))) + (
+    "interactions:\n"
+    '- request: {method: POST, uri: "http://x/v1/chat/completions", parsed_body: *i}\n'
+    '  response: {status: {code: 200, message: *i}, body: {string: "data: [DONE]\\n\\n"}}\n'
+)
+
+
+def gzip_cassette(path: Path, body: bytes) -> Path:
+    """A cassette whose response body is `body`, gzip-encoded, as `!binary` base64."""
+    path.write_text(
+        "interactions:\n"
+        "- request: {method: POST, uri: 'http://x/v1/chat/completions'}\n"
+        "  response:\n"
+        "    status: {code: 200, message: OK}\n"
+        "    headers: {Content-Encoding: [gzip], Content-Type: [text/event-stream]}\n"
+        f"    body: {{string: !binary '{base64.b64encode(body).decode()}'}}\n"
+    )
+    return path
+
+
+def test_an_alias_bomb_is_refused_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.yaml"
+    path.write_text(ALIAS_BOMB)
+    assert len(ALIAS_BOMB) < 1000
+    with pytest.raises(InputError) as caught:
+        load_cassette(path)
+    assert str(caught.value).startswith(f"{path}: its YAML aliases expand to more than")
+    result = CliRunner().invoke(cli, ["play", str(path)])
+    assert result.exit_code == 2
+    assert "alias bomb" in result.stderr
+
+
+def test_the_anchors_real_tools_write_still_load(tmp_path: Path) -> None:
+    path = tmp_path / "shared.yaml"
+    path.write_text(
+        "interactions:\n"
+        "- request:\n"
+        "    method: POST\n"
+        "    uri: http://x/v1/chat/completions\n"
+        "    headers: &id001 {Content-Type: [application/json]}\n"
+        "  response:\n"
+        "    status: {code: 200, message: OK}\n"
+        "    headers: *id001\n"
+        '    body: {string: "data: [DONE]\\n\\n"}\n'
+    )
+    (interaction,) = load_cassette(path).interactions
+    assert interaction.response.headers == [("Content-Type", "application/json")]
+
+
+def test_a_compression_bomb_is_refused_naming_the_body(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMX_REPLAY_MAX_INFLATED_BYTES", str(1_000_000))
+    bomb = gzip.compress(b"\0" * 5_000_000)
+    path = gzip_cassette(tmp_path / "gzip-bomb.yaml", bomb)
+    with pytest.raises(InputError) as caught:
+        load_cassette(path)
+    assert str(caught.value) == (
+        f"{path}: interactions[0].response.body: the compressed body inflates past 1,000,000 "
+        "bytes (a compression bomb?); set LLMX_REPLAY_MAX_INFLATED_BYTES to allow more"
+    )
+
+
+def test_the_default_limit_refuses_a_body_of_gigabytes(tmp_path: Path) -> None:
+    """64 MiB, far above any real response: checked without inflating past it."""
+    compressor = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+    chunk = b"\0" * 1_000_000
+    bomb = b"".join(compressor.compress(chunk) for _ in range(70)) + compressor.flush()
+    with pytest.raises(InputError, match="inflates past 67,108,864 bytes"):
+        load_cassette(gzip_cassette(tmp_path / "big.yaml", bomb))
+
+
+def test_real_gzip_bodies_still_load_whole_and_several_members_too(tmp_path: Path) -> None:
+    stream = b"data: [DONE]\n\n"
+    two_members = gzip.compress(stream[:6]) + gzip.compress(stream[6:])
+    (interaction,) = load_cassette(gzip_cassette(tmp_path / "ok.yaml", two_members)).interactions
+    assert interaction.response.body == stream
+    assert interaction.response.header("content-encoding") is None
+
+
+def test_a_gzip_body_cut_short_is_kept_as_it_came(tmp_path: Path) -> None:
+    cut = gzip.compress(b"data: [DONE]\n\n" * 100)[:-10]
+    (interaction,) = load_cassette(gzip_cassette(tmp_path / "cut.yaml", cut)).interactions
+    assert interaction.response.body == cut
+    assert interaction.response.header("content-encoding") == "gzip"
