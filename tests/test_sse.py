@@ -487,3 +487,46 @@ def test_property_pipeline_chat_bodies_end_with_one_terminal_event(
         else pipeline.end()
     )
     assert_one_terminal_event_at_the_end(events)
+
+
+# --- one big event -------------------------------------------------------------------------
+
+
+def test_an_event_arriving_in_many_pieces_is_decoded_whole() -> None:
+    payload = b'{"choices":[{"index":0,"delta":{"content":"' + b"x" * 300_000 + b'"}}]}'
+    body = b"data: " + payload + b"\n\ndata: [DONE]\n\n"
+    decoder = SSEDecoder()
+    pieces = [body[start : start + 997] for start in range(0, len(body), 997)]
+    data = [item for piece in pieces for item in decoder.decode_data(piece)]
+    assert data == [payload, b"[DONE]"]
+
+
+def test_a_blank_line_split_across_pieces_ends_the_event() -> None:
+    decoder = SSEDecoder()
+    assert decoder.decode_data(b"data: a\n") == []
+    assert decoder.decode_data(b"\ndata: b\n") == [b"a"]
+    assert decoder.decode_data(b"\n") == [b"b"]
+
+
+def test_an_event_past_the_cap_raises_saying_so() -> None:
+    decoder = SSEDecoder(max_event_bytes=1_000)
+    assert decoder.decode_data(b"data: [1]\n\n") == [b"[1]"]
+    decoder.decode_data(b"data: " + b"x" * 600)
+    with pytest.raises(SSEDecodeError) as caught:
+        decoder.decode_data(b"x" * 600)
+    assert str(caught.value) == (
+        "an event of the stream exceeds 1,000 bytes without ending "
+        "(set LLMX_REPLAY_MAX_EVENT_BYTES to allow more)"
+    )
+
+
+def test_a_line_that_never_ends_ends_the_stream_with_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LLMX_REPLAY_MAX_EVENT_BYTES", "4096")
+    pipeline = EventPipeline("streaming")
+    events = [event for _ in range(10) for event in pipeline.feed(b"data: " + b"y" * 1000)]
+    (error,) = events
+    assert isinstance(error, ErrorEvent)
+    assert error.kind == "stream"
+    assert "exceeds 4,096 bytes" in error.message

@@ -10,6 +10,7 @@ character), and the stream is checked to be UTF-8 as it arrives, so that the com
 ``data: <json>`` payloads can go to a JSON parser as bytes, without a text copy.
 """
 
+import os
 from typing import NamedTuple
 
 from llmx_replay._exceptions import SSEDecodeError
@@ -17,6 +18,24 @@ from llmx_replay._exceptions import SSEDecodeError
 _BOM = b"\xef\xbb\xbf"
 _TRUNCATED = "unexpected end of data"
 _PLAIN_SEPARATOR = b"\n\ndata: "
+
+
+MAX_EVENT_VARIABLE = "LLMX_REPLAY_MAX_EVENT_BYTES"
+_MAX_EVENT_DEFAULT = 64 * 1024 * 1024
+
+
+def default_max_event_bytes() -> int:
+    """The most one event may hold: 64 MiB unless `MAX_EVENT_VARIABLE` says."""
+    value = os.environ.get(MAX_EVENT_VARIABLE, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else _MAX_EVENT_DEFAULT
+
+
+class _EventTooLarge(ValueError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"an event of the stream exceeds {limit:,} bytes without ending "
+            f"(set {MAX_EVENT_VARIABLE} to allow more)"
+        )
 
 
 class ServerSentEvent(NamedTuple):
@@ -47,15 +66,25 @@ class SSEDecoder:
     which is all a Chat Completions client reads (it ignores event names and ids).
     """
 
-    __slots__ = ("_after_cr", "_buffer", "_last_id", "_offset", "_started", "_unchecked")
+    __slots__ = (
+        "_after_cr",
+        "_buffer",
+        "_last_id",
+        "_max_event_bytes",
+        "_offset",
+        "_started",
+        "_unchecked",
+    )
 
-    def __init__(self) -> None:
-        self._buffer = b""
+    def __init__(self, max_event_bytes: int | None = None) -> None:
+        """`max_event_bytes` caps one event (default: `max_event_bytes()`)."""
+        self._buffer = bytearray()
         self._unchecked = b""
         self._after_cr = False
         self._started = False
         self._last_id = ""
         self._offset = 0
+        self._max_event_bytes = max_event_bytes or default_max_event_bytes()
 
     def decode(self, chunk: bytes) -> list[ServerSentEvent]:
         """Consume one piece of the body and return the events it completed.
@@ -83,9 +112,13 @@ class SSEDecoder:
         return data
 
     def _take(self, chunk: bytes) -> tuple[bytes | None, str | None]:
-        """The lines `chunk` completes, and the UTF-8 error that stopped it, if any."""
+        """The lines `chunk` completes, and the error that stopped it, if any."""
         valid, error = self._check_utf8(chunk)
-        return self._complete_region(valid), error
+        try:
+            return self._complete_region(valid), error
+        except _EventTooLarge as too_large:
+            self._buffer = bytearray()
+            return None, str(too_large)
 
     def _events(self, region: bytes) -> list[ServerSentEvent]:
         plain = _plain_data(region)
@@ -112,7 +145,7 @@ class SSEDecoder:
                 "the event stream ends inside a UTF-8 character at byte "
                 f"{self._offset - len(self._unchecked)}"
             )
-        self._buffer = b""
+        self._buffer = bytearray()
         return []
 
     def _check_utf8(self, chunk: bytes) -> tuple[bytes, str | None]:
@@ -144,12 +177,12 @@ class SSEDecoder:
         The closing blank line itself is left out; None means no event is complete yet.
         """
         if not self._started:
-            head = self._buffer + chunk
+            head = bytes(self._buffer) + chunk
             if len(head) < len(_BOM) and _BOM.startswith(head):
-                self._buffer = head  # Wait to know whether the stream starts with a BOM.
+                self._buffer = bytearray(head)  # Wait to know whether it starts with a BOM.
                 return None
             self._started = True
-            self._buffer = b""
+            self._buffer = bytearray()
             chunk = head[len(_BOM) :] if head.startswith(_BOM) else head
         if not chunk:
             return None
@@ -159,13 +192,25 @@ class SSEDecoder:
         self._after_cr = chunk[-1:] == b"\r"
         if b"\r" in chunk:
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        buffered = self._buffer + chunk if self._buffer else chunk
-        end = buffered.rfind(b"\n\n")
-        if end < 0:
-            self._buffer = buffered
-            return None
-        self._buffer = buffered[end + 2 :]
-        return buffered[:end]
+        if not self._buffer:
+            end = chunk.rfind(b"\n\n")
+            if end >= 0:
+                self._buffer[:] = chunk[end + 2 :]
+                return chunk[:end]
+            self._buffer[:] = chunk
+        else:
+            # Only the new bytes are searched (with the one before them, for a blank line
+            # across the boundary): an event arriving in many pieces costs its size once.
+            searched_from = len(self._buffer) - 1
+            self._buffer += chunk
+            end = self._buffer.rfind(b"\n\n", searched_from)
+            if end >= 0:
+                region = bytes(self._buffer[:end])
+                del self._buffer[: end + 2]
+                return region
+        if len(self._buffer) > self._max_event_bytes:
+            raise _EventTooLarge(self._max_event_bytes)
+        return None
 
     def _decode_block(self, block: str, events: list[ServerSentEvent]) -> None:
         """Interpret the lines of one block; a blank line, and the block's end, dispatch."""
