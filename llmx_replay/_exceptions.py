@@ -16,6 +16,7 @@ Failures of a provider or of the network are not raised: a stream ends with an
 `ErrorEvent` instead, so that they can be asserted like any other event.
 """
 
+import re
 from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any, NamedTuple
@@ -232,11 +233,28 @@ class NoMatchingInteraction(LlmxReplayError):
 
 _SHOWN_VALUE = 80
 
+KEY_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("an Anthropic API key", re.compile(r"(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{16,}")),
+    ("an OpenAI-style API key", re.compile(r"(?<![A-Za-z0-9_-])sk-(?!ant-)[A-Za-z0-9_-]{20,}")),
+    ("a Google API key", re.compile(r"AIza[0-9A-Za-z_-]{35}")),
+    ("a Groq API key", re.compile(r"(?<![A-Za-z0-9_])gsk_[A-Za-z0-9]{20,}")),
+    ("an AWS access key id", re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")),
+    ("a bearer token", re.compile(r"bearer\s+[A-Za-z0-9._~+/-]{16,}=*", re.IGNORECASE)),
+)
+"""What API keys and tokens look like: never written to a cassette, never shown in a message."""
+
+
+def mask_secrets(text: str) -> str:
+    """`text` with whatever looks like a key or token cut to its first characters."""
+    for _, shape in KEY_SHAPES:
+        text = shape.sub(lambda found: found.group(0)[:6] + "…<redacted>", text)
+    return text
+
 
 def _shown(value: Any) -> str:
     if value is Absence.ABSENT:
         return str(value.value)
-    text = orjson.dumps(value).decode()
+    text = mask_secrets(orjson.dumps(value).decode())
     return text if len(text) <= _SHOWN_VALUE else text[: _SHOWN_VALUE - 1] + "…"
 
 
@@ -261,7 +279,8 @@ _SHOWN_TEXT = 60
 def named_request(method: str, url: str, body: bytes | None) -> str:
     """A request as messages name it: ``POST <url> asking "<its last user message>"``."""
     text = _last_user_text(body)
-    return f"{method} {url}" + (f" asking {orjson.dumps(text).decode()}" if text else "")
+    asking = f" asking {mask_secrets(orjson.dumps(text).decode())}" if text else ""
+    return f"{method} {url}{asking}"
 
 
 def _last_user_text(data: bytes | None) -> str | None:

@@ -160,7 +160,9 @@ def test_default_scrubber_leaves_a_url_without_secret_parameters_unchanged() -> 
 
 
 def test_custom_scrubber_redacts_what_it_is_told_and_nothing_else() -> None:
-    scrubber = Scrubber(headers=frozenset({"x-secret"}), query_params=frozenset({"token"}))
+    scrubber = Scrubber(
+        headers=frozenset({"x-secret"}), query_params=frozenset({"token"}), secret_names=False
+    )
     original = interaction(
         uri=f"{CHAT_URL}?token=t0k&key=kept",
         request_headers=[("X-Secret", "abc"), ("authorization", "Bearer short")],

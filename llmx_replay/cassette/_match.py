@@ -5,6 +5,7 @@ of the request whatever the cassette's size. Identical requests are answered in 
 order (a recorded 429 then 200 replays as a retry).
 """
 
+import re
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -84,6 +85,74 @@ def redacted_fields(body: bytes, paths: Sequence[str], replacement: str) -> byte
     return orjson.dumps(value)
 
 
+_SECRET_WORDS = frozenset(
+    {
+        "key",
+        "apikey",
+        "token",
+        "secret",
+        "signature",
+        "auth",
+        "authorization",
+        "password",
+        "passwd",
+        "credential",
+        "credentials",
+        "cookie",
+    }
+)
+_SECRET_FIELD_ENDINGS = ("api_key", "apikey", "_token", "secret", "_secret_key", "password")
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a header or query parameter's name says it holds a secret.
+
+    A word of the name (split at ``-`` and ``_``) is key, token, secret, signature, auth,
+    password or credential: ``Ocp-Apim-Subscription-Key``, ``cf-aig-authorization``,
+    ``X-Amz-Signature``; not ``x-ratelimit-remaining-tokens``, nor ``keep-alive``.
+    """
+    return any(word in _SECRET_WORDS for word in re.split(r"[-_]+", name.lower()))
+
+
+def is_secret_field(name: str) -> bool:
+    """Whether a JSON body field's name says it holds a secret.
+
+    ``api_key``, ``access_token``, ``client_secret``, ``password``; not ``prompt_cache_key``.
+    """
+    lowered = name.lower().replace("-", "_")
+    return lowered in ("key", "token", "authorization") or lowered.endswith(_SECRET_FIELD_ENDINGS)
+
+
+def _with_secret_fields(value: Any, replacement: str) -> Any:
+    """`value` with the string values of secret-named fields replaced, however deep."""
+    if isinstance(value, dict):
+        return {
+            key: replacement
+            if isinstance(item, str) and isinstance(key, str) and is_secret_field(key)
+            else _with_secret_fields(item, replacement)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_with_secret_fields(item, replacement) for item in value]
+    return value
+
+
+def redacted_secret_fields(body: bytes, replacement: str) -> bytes:
+    """A JSON `body` with its secret-named fields' values replaced.
+
+    A body with none (or not JSON) comes back unchanged, byte for byte.
+    """
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+    redacted = _with_secret_fields(value, replacement)
+    return body if redacted == value else orjson.dumps(redacted)
+
+
+_SECRET_PLACEHOLDER = "<secret>"
+
+
 class BodyCanonicalizer:
     """Turns a request body into the bytes that matching compares.
 
@@ -109,7 +178,8 @@ class BodyCanonicalizer:
             return None
         for path in self._ignore:
             _drop(value, path)
-        return value
+        # Which key a request carried, or whether the cassette redacted it, does not count.
+        return _with_secret_fields(value, _SECRET_PLACEHOLDER)
 
     def canonical(self, body: bytes | None) -> bytes:
         parsed = self.parsed(body)

@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
-from llmx_replay.cassette._match import redacted_fields
+from llmx_replay._exceptions import KEY_SHAPES
+from llmx_replay.cassette._match import is_secret_name, redacted_fields, redacted_secret_fields
 from llmx_replay.cassette._model import Cassette, Interaction, RecordedRequest, RecordedResponse
 
 REDACTED = "<redacted>"
@@ -28,17 +29,13 @@ DEFAULT_SECRET_HEADERS = frozenset(
     }
 )
 DEFAULT_SECRET_QUERY_PARAMS = frozenset(
-    {"key", "api_key", "api-key", "apikey", "access_token", "token"}
+    {"key", "api_key", "api-key", "apikey", "access_token", "token", "sig"}
 )
+# Besides those named, any header or query parameter whose name says it holds a secret
+# (`is_secret_name`: Ocp-Apim-Subscription-Key, cf-aig-authorization, X-Amz-Signature...).
 # Response headers that hold a URL, whose query may carry a secret.
 _URL_HEADERS = frozenset({"location", "content-location"})
 
-_KEY_SHAPES = (
-    ("an Anthropic API key", re.compile(r"(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{16,}")),
-    ("an OpenAI-style API key", re.compile(r"(?<![A-Za-z0-9_-])sk-(?!ant-)[A-Za-z0-9_-]{20,}")),
-    ("a Google API key", re.compile(r"AIza[0-9A-Za-z_-]{35}")),
-    ("a bearer token", re.compile(r"bearer\s+[A-Za-z0-9._~+/-]{16,}=*", re.IGNORECASE)),
-)
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 
@@ -50,6 +47,10 @@ class Scrubber:
       requests and responses alike; a password in a URL is always redacted.
     * `body_fields`: paths in a JSON request body (``user``, ``messages[*].content``) whose
       values become `REDACTED`: a prompt's personal data, a key sent in a body.
+    * `secret_names`: besides those, redact every header and query parameter whose name
+      says it holds a secret (a word of it is key, token, secret, signature, auth, password
+      or credential: ``Ocp-Apim-Subscription-Key``, ``X-Amz-Signature``), and every string
+      field of a JSON request body so named (``api_key``, ``client_secret``).
     * `before_record_request`, `before_record_response`: vcrpy's hooks, with its meaning:
       each gets the request (or response) as it would be kept, after the scrubbing above,
       and returns it, changed or not, or None to keep the exchange out of the cassette.
@@ -61,6 +62,7 @@ class Scrubber:
     headers: frozenset[str] = DEFAULT_SECRET_HEADERS
     query_params: frozenset[str] = DEFAULT_SECRET_QUERY_PARAMS
     body_fields: tuple[str, ...] = ()
+    secret_names: bool = True
     before_record_request: Callable[[RecordedRequest], RecordedRequest | None] | None = None
     before_record_response: Callable[[RecordedResponse], RecordedResponse | None] | None = None
 
@@ -70,7 +72,7 @@ class Scrubber:
         return bool(self.body_fields) or self.before_record_request is not None
 
     def _is_secret_param(self, name: str) -> bool:
-        return name.lower() in self._params
+        return name.lower() in self._params or (self.secret_names and is_secret_name(name))
 
     @functools.cached_property
     def _params(self) -> frozenset[str]:
@@ -109,7 +111,7 @@ class Scrubber:
         pairs: list[tuple[str, str]] = []
         for name, value in headers:
             lowered = name.lower()
-            if lowered in secret:
+            if lowered in secret or (self.secret_names and is_secret_name(lowered)):
                 value = REDACTED
             elif lowered in _URL_HEADERS:
                 value = self.url(value)
@@ -121,6 +123,8 @@ class Scrubber:
         body = request.body
         if body and self.body_fields:
             body = redacted_fields(body, self.body_fields, REDACTED)
+        if body and self.secret_names:
+            body = redacted_secret_fields(body, REDACTED)
         kept = request.model_copy(
             update={
                 "uri": self.url(request.uri),
@@ -152,7 +156,7 @@ def _scan(text: str, where: str) -> list[str]:
         seen.add(_JSON_ESCAPE.sub(lambda match: chr(int(match.group(1), 16)), text))
     return [
         f"{where}: holds {what}"
-        for what, shape in _KEY_SHAPES
+        for what, shape in KEY_SHAPES
         if any(shape.search(variant) for variant in seen)
     ]
 

@@ -241,7 +241,8 @@ def record(
     for event in session.stream(provider, model, request):
         renderer.render(event)
     if not session.statuses:
-        raise CommandError(f"{output}: not written: no response came from {request.url}")
+        where = Scrubber().url(request.url)  # no password of the URL on the terminal
+        raise CommandError(f"{output}: not written: no response came from {where}")
     _summarize(output, session.statuses, appended=append)
 
 
