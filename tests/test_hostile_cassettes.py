@@ -113,3 +113,48 @@ def test_a_gzip_body_cut_short_is_kept_as_it_came(tmp_path: Path) -> None:
     (interaction,) = load_cassette(gzip_cassette(tmp_path / "cut.yaml", cut)).interactions
     assert interaction.response.body == cut
     assert interaction.response.header("content-encoding") == "gzip"
+
+
+def write_cassette(path: Path, response: str) -> Path:
+    path.write_text(
+        "interactions:\n"
+        "- request: {method: POST, uri: 'http://x/v1/chat/completions'}\n"
+        f"  response: {response}\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize("status", ["0", "-1", "600", str(10**30)])
+def test_a_status_outside_http_is_refused_naming_it(tmp_path: Path, status: str) -> None:
+    path = write_cassette(tmp_path / "s.yaml", f"{{status: {{code: {status}, message: OK}}}}")
+    with pytest.raises(InputError) as caught:
+        load_cassette(path)
+    assert str(caught.value) == (
+        f"{path}: interactions[0].response.status: an HTTP status is 100 to 599, not {status}"
+    )
+
+
+@pytest.mark.parametrize("headers_ms", ["1e300", "1e11", "-1", ".nan"])
+def test_a_recorded_time_past_a_day_is_refused_naming_it(tmp_path: Path, headers_ms: str) -> None:
+    path = write_cassette(
+        tmp_path / "t.yaml",
+        "{status: {code: 200, message: OK}, body: {string: ''}, "
+        f"llmx_replay: {{headers_ms: {headers_ms}}}}}",
+    )
+    with pytest.raises(InputError) as caught:
+        load_cassette(path)
+    assert str(caught.value) == (
+        f"{path}: interactions[0].response.llmx_replay.headers_ms: expected a number of "
+        "milliseconds, at most a day's (86400000)"
+    )
+
+
+def test_bad_base64_in_a_binary_body_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = write_cassette(
+        tmp_path / "b.yaml", "{status: {code: 200, message: OK}, body: {string: !binary 'a$b'}}"
+    )
+    result = CliRunner().invoke(cli, ["play", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"llmx-replay: error: {path}: ")
+    assert "!binary holds invalid base64" in result.stderr
+    assert "Traceback" not in result.output

@@ -197,6 +197,10 @@ def _response(response: dict[Any, Any], source: str, field: str) -> RecordedResp
         status_value = int(status_value)
     if not isinstance(status_value, int) or isinstance(status_value, bool):
         raise InputError(source, "missing or not an HTTP status code", _field(field, "status"))
+    if not 100 <= status_value <= 599:
+        raise InputError(
+            source, f"an HTTP status is 100 to 599, not {status_value}", _field(field, "status")
+        )
     headers = _headers(response.get("headers"), source, _field(field, "headers"))
     if "parsed_body" in response:
         body = _json(response["parsed_body"], source, _field(field, "parsed_body"))
@@ -238,13 +242,18 @@ def _json(value: Any, source: str, field: str) -> bytes:
         raise InputError(source, f"not a JSON body: {error}", field) from None
 
 
+MAX_RECORDED_MS = 24 * 60 * 60 * 1000
+"""The longest time a recording may say it took: a day (a replay waits that long)."""
+_MILLISECONDS = "expected a number of milliseconds, at most a day's (86400000)"
+
+
 def _number(value: Any, source: str, field: str) -> float | None:
     if value is None:
         return None
     number = isinstance(value, int | float) and not isinstance(value, bool)
-    if number and math.isfinite(value) and value >= 0:
+    if number and math.isfinite(value) and 0 <= value <= MAX_RECORDED_MS:
         return float(value)
-    raise InputError(source, "expected a number of milliseconds", field)
+    raise InputError(source, _MILLISECONDS, field)
 
 
 def _chunks(
@@ -263,8 +272,8 @@ def _chunks(
         offsets = [float(offset) for offset in str(offsets_text).split()]
     except ValueError:
         offsets = [math.nan]
-    if not all(math.isfinite(offset) and offset >= 0 for offset in offsets):
-        raise InputError(source, "expected milliseconds", _field(field, "chunk_ms"))
+    if not all(math.isfinite(offset) and 0 <= offset <= MAX_RECORDED_MS for offset in offsets):
+        raise InputError(source, _MILLISECONDS, _field(field, "chunk_ms"))
     if len(sizes) != len(offsets):
         raise InputError(
             source,

@@ -1,5 +1,6 @@
 """Writing cassettes: llmx-replay's vcrpy-compatible YAML, atomically, never with a key in it."""
 
+import glob
 import os
 import tempfile
 from collections.abc import Iterator
@@ -143,9 +144,21 @@ def write_atomically(path: Path, data: bytes) -> None:
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None:
+            # A full disk fails a write or fsync with no file name: give it the cassette's.
+            raise OSError(error.errno, error.strerror, str(path)) from error
         raise
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Remove what `write_atomically` left beside `path` when a process was killed mid-write.
+
+    Only safe under `directory_lock`, which every writer of `path` holds while writing.
+    """
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 def _file_mode(path: Path) -> int:

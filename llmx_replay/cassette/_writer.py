@@ -13,6 +13,7 @@ from llmx_replay.cassette._save import (
     cassette_yaml,
     directory_lock,
     interaction_yaml,
+    remove_stale_temporaries,
     write_atomically,
 )
 from llmx_replay.cassette._scrub import Scrubber, find_interaction_secrets
@@ -76,6 +77,7 @@ class CassetteWriter:
         interaction = kept
         text = interaction_yaml(interaction)
         with directory_lock(self.path.parent):
+            remove_stale_temporaries(self.path)
             if self._fresh and self._ledger is not None and self._ledger.renewed(self.path):
                 self._fresh = False
             self._catch_up()

@@ -14,6 +14,7 @@ libyaml (PyYAML's C extension) does the work, with two exceptions that measureme
 """
 
 import base64
+import binascii
 import io
 import re
 from dataclasses import dataclass
@@ -88,7 +89,12 @@ class _BlockLoader(_Loader):
 def _ruby_binary(loader: yaml.BaseLoader, node: yaml.Node) -> bytes:
     # Ruby VCR writes bodies that are not valid UTF-8 as `!binary` base64.
     text = loader.construct_scalar(node)  # type: ignore[arg-type]
-    return base64.b64decode("".join(str(text).split()))
+    try:
+        return base64.b64decode("".join(str(text).split()), validate=True)
+    except binascii.Error as error:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"!binary holds invalid base64 ({error})", node.start_mark
+        ) from None
 
 
 def _python_object(loader: yaml.BaseLoader, suffix: str, node: yaml.Node) -> Any:
