@@ -11,9 +11,11 @@ import gzip
 import zlib
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
+from llmx_replay import RecordingTransport, ReplayTransport
 from llmx_replay._exceptions import InputError
 from llmx_replay.cassette import load_cassette
 from llmx_replay.cli import cli
@@ -158,3 +160,39 @@ def test_bad_base64_in_a_binary_body_is_refused_in_one_line(tmp_path: Path) -> N
     assert result.stderr.startswith(f"llmx-replay: error: {path}: ")
     assert "!binary holds invalid base64" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_a_request_nested_deeper_than_json_writers_go_is_recorded_and_replayed(
+    tmp_path: Path,
+) -> None:
+    """orjson writes 254 levels at most: a deeper body is kept as it came, and still matches."""
+    deep = "[" * 300 + "]" * 300
+    body = f'{{"model": "m", "extra": {deep}}}'.encode()
+    path = tmp_path / "deep.yaml"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"data: [DONE]\n\n")
+
+    recorder = RecordingTransport(path, inner=httpx.MockTransport(answer))
+    with httpx.Client(transport=recorder) as client:
+        client.post("http://x/v1/chat/completions", content=body).read()
+    (interaction,) = load_cassette(path).interactions
+    assert interaction.request.body == body
+    with httpx.Client(transport=ReplayTransport(path)) as client:
+        assert client.post("http://x/v1/chat/completions", content=body).status_code == 200
+
+
+def test_a_stored_body_nested_too_deep_is_refused_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "deep-parsed.yaml"
+    path.write_text(
+        "interactions:\n"
+        "- request: {method: POST, uri: 'http://x/v1/chat/completions', parsed_body: "
+        + "[" * 300
+        + "]" * 300
+        + "}\n  response: {status: {code: 200, message: OK}}\n"
+    )
+    with pytest.raises(InputError) as caught:
+        load_cassette(path)
+    assert str(caught.value).startswith(
+        f"{path}: interactions[0].request.parsed_body: not a JSON body: "
+    )

@@ -82,7 +82,7 @@ def redacted_fields(body: bytes, paths: Sequence[str], replacement: str) -> byte
 
     for path in paths:
         _each_leaf(value, _parse_path(path), replace)
-    return orjson.dumps(value)
+    return _dumped(value, body)
 
 
 _SECRET_WORDS = frozenset(
@@ -147,7 +147,18 @@ def redacted_secret_fields(body: bytes, replacement: str) -> bytes:
     except orjson.JSONDecodeError:
         return body
     redacted = _with_secret_fields(value, replacement)
-    return body if redacted == value else orjson.dumps(redacted)
+    return body if redacted == value else _dumped(redacted, body)
+
+
+def _dumped(value: Any, body: bytes, option: int = 0) -> bytes:
+    """`value` as JSON, or the `body` it was read from when orjson cannot write it back.
+
+    That is a body nested deeper than orjson's limit: it is handled as text.
+    """
+    try:
+        return orjson.dumps(value, option=option)
+    except orjson.JSONEncodeError:
+        return body
 
 
 _SECRET_PLACEHOLDER = "<secret>"
@@ -185,7 +196,7 @@ class BodyCanonicalizer:
         parsed = self.parsed(body)
         if parsed is None:
             return body or b""
-        return orjson.dumps(parsed, option=orjson.OPT_SORT_KEYS)
+        return _dumped(parsed, body or b"", orjson.OPT_SORT_KEYS)
 
     def key(self, method: str, url: str, body: bytes | None) -> RequestKey:
         return RequestKey(method.upper(), canonical_url(url), self.canonical(body))

@@ -54,7 +54,10 @@ def _request_body(body: bytes | None) -> Any:
     except orjson.JSONDecodeError:
         return _text_or_bytes(body)
     # Stored indented so that a reviewer can read the conversation; replay compares by meaning.
-    return _yaml.Block(orjson.dumps(parsed, option=orjson.OPT_INDENT_2).decode())
+    try:
+        return _yaml.Block(orjson.dumps(parsed, option=orjson.OPT_INDENT_2).decode())
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes: kept as it came
+        return _text_or_bytes(body)
 
 
 def _request(request: RecordedRequest) -> dict[str, Any]:
