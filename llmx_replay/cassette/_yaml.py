@@ -202,7 +202,10 @@ def _load(data: bytes) -> Any:
     if not data.startswith(MARKER.encode()):
         return yaml.load(data, Loader=_Loader)  # a safe loader subclass
     blocks: list[bytes] = []
-    skeleton = _cut_blocks(data, blocks)
+    try:
+        skeleton = _cut_blocks(data, blocks)
+    except _NotAsWritten:
+        return yaml.load(data, Loader=_Loader)  # hand-edited: libyaml reads it as it is
     try:
         return load_skeleton(skeleton.decode(), blocks)
     except (NotSimple, UnicodeDecodeError):
@@ -215,6 +218,30 @@ def _load(data: bytes) -> Any:
 
 
 _LITERAL_HEADER = re.compile(rb"^( *)([^\s:#][^:\n]*): \|([+-]?)\n", re.M)
+
+
+class _NotAsWritten(Exception):
+    """A literal block `dump` would not have written: the fast reader might misread it."""
+
+
+_FIRST_LINE = re.compile(rb"( *)([^ \n])")
+_SPACES_ONLY = re.compile(rb" +(?:\n|\Z)")
+
+
+def _check_as_written(data: bytes, start: int, end: int, inner: bytes) -> None:
+    """Refuse a block whose reading depends on YAML's finer rules, as hand edits make them.
+
+    `dump` writes a block only for text that is not blank, every line indented by exactly
+    `inner`, empty lines left empty. YAML takes a block's indentation from its first line,
+    and goes on past a line of spaces shorter than that (here, where the block ends): a
+    first line indented otherwise, a block ending at a line of spaces, or a carriage return,
+    and the file goes to libyaml instead.
+    """
+    first = _FIRST_LINE.match(data, start)
+    if first is None or len(first.group(1)) != len(inner):
+        raise _NotAsWritten
+    if _SPACES_ONLY.match(data, end) or data.find(b"\r", start, end) >= 0:
+        raise _NotAsWritten
 
 
 def _cut_blocks(data: bytes, blocks: list[bytes]) -> bytes:
@@ -235,6 +262,7 @@ def _cut_blocks(data: bytes, blocks: list[bytes]) -> bytes:
         start = header.end()
         end_match = re.compile(rb"\n(?!\n|" + inner + rb")").search(data, start)
         end = len(data) if end_match is None else end_match.start() + 1
+        _check_as_written(data, start, end, inner)
         content = data[start:end][len(inner) :].replace(b"\n" + inner, b"\n")
         if chomping == b"-":
             content = content.rstrip(b"\n")
