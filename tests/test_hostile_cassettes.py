@@ -6,6 +6,7 @@ refused naming the file (and the field, for the body), quickly and in little mem
 the anchors and aliases real tools write, and real gzip bodies, still load.
 """
 
+import asyncio
 import base64
 import gzip
 import zlib
@@ -15,10 +16,25 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from llmx_replay import RecordingTransport, ReplayTransport
+from llmx_replay import (
+    AsyncChatClient,
+    RecordingTransport,
+    ReplayOptions,
+    ReplayTransport,
+    VirtualClock,
+    use_cassette,
+)
 from llmx_replay._exceptions import InputError
 from llmx_replay.cassette import load_cassette
 from llmx_replay.cli import cli
+from llmx_replay.models import (
+    ErrorEvent,
+    OutputTextDelta,
+    Prompt,
+    ProviderSettings,
+    ResponseEvent,
+)
+from llmx_replay.transports._replay import replayed_response
 
 LEVELS = "abcdefghi"
 
@@ -196,3 +212,43 @@ def test_a_stored_body_nested_too_deep_is_refused_naming_it(tmp_path: Path) -> N
     assert str(caught.value).startswith(
         f"{path}: interactions[0].request.parsed_body: not a JSON body: "
     )
+
+
+CANCELLED_CASSETTE = (
+    "interactions:\n"
+    "- request: {method: POST, uri: 'http://x/v1/chat/completions'}\n"
+    "  response:\n"
+    "    status: {code: 200, message: OK}\n"
+    "    headers: {content-type: [text/event-stream]}\n"
+    '    body: {string: "data: {\\"choices\\":[{\\"index\\":0,\\"delta\\":{\\"content\\":'
+    '\\"Hel\\"}}]}\\n\\n"}\n'
+    "    llmx_replay: {partial: the caller was cancelled before the end}\n"
+)
+
+
+def test_a_recording_its_async_caller_gave_up_on_replays_as_the_stall_it_was(
+    tmp_path: Path,
+) -> None:
+    """An idle timeout cancels the async read: the replay stalls after the last chunk, and
+    the turn ends in idle_timeout, as live, not in "stream closed before completion"."""
+    path = tmp_path / "stalled.yaml"
+    path.write_text(CANCELLED_CASSETTE)
+    with use_cassette(path, "none") as session:
+        played = session.play()
+    (response,) = (interaction.response for interaction in load_cassette(path).interactions)
+
+    async def replayed(request: httpx.Request) -> httpx.Response:
+        options = ReplayOptions(clock=VirtualClock())
+        return replayed_response(response, options, read_timeout=0.05)
+
+    async def ask() -> list[ResponseEvent]:
+        provider = ProviderSettings(base_url="http://x/v1", stream_idle_timeout_ms=50)
+        transport = httpx.MockTransport(replayed)
+        async with AsyncChatClient(provider, "m", transport=transport) as client:
+            return [event async for event in client.stream(Prompt(input=[]))]
+
+    for events in (played, asyncio.run(ask())):
+        error = events[-1]
+        assert isinstance(error, ErrorEvent)
+        assert error.kind == "idle_timeout"
+        assert [e.delta for e in events if isinstance(e, OutputTextDelta)] == ["Hel"]

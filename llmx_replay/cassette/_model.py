@@ -12,6 +12,10 @@ _CHAT_PATH = re.compile(r"/chat(/completions)?/?$")
 _LENGTH_HEADERS = frozenset({"content-length", "transfer-encoding"})
 _WIRE_HEADERS = _LENGTH_HEADERS | {"content-encoding"}
 
+CANCELLED = "the caller was cancelled before the end"
+"""The `partial` reason of a recording whose async caller was cancelled mid-body (an idle
+timeout does that): its replay stalls after the last chunk, as the live stream did."""
+
 BROKE_OFF = "the body broke off: "
 """How the `partial` reason of a recording that a network error cut short starts; the
 error's type and message follow, so that a replay can end the same way."""

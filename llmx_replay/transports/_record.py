@@ -18,6 +18,7 @@ import httpx
 from llmx_replay.cassette._match import BodyCanonicalizer
 from llmx_replay.cassette._model import (
     BROKE_OFF,
+    CANCELLED,
     Interaction,
     RecordedRequest,
     RecordedResponse,
@@ -179,7 +180,7 @@ class _RecordingStream(httpx.SyncByteStream, httpx.AsyncByteStream):
                 self._recording.chunk(chunk, time.perf_counter() - waiting)
                 yield chunk
         except asyncio.CancelledError:
-            self._stopped_by = "the caller was cancelled before the end"
+            self._stopped_by = CANCELLED
             raise
         except Exception as error:
             self._stopped_by = _stopped_by(error)

@@ -22,6 +22,7 @@ from llmx_replay.cassette._load import load_cassette
 from llmx_replay.cassette._match import BodyCanonicalizer, InteractionIndex, RequestKey
 from llmx_replay.cassette._model import (
     BROKE_OFF,
+    CANCELLED,
     Cassette,
     RecordedRequest,
     RecordedResponse,
@@ -172,6 +173,9 @@ def _replayed_pieces(response: RecordedResponse, options: ReplayOptions) -> list
     pieces = _paced(response, options.pacing, options.speed)
     if options.faults.touches_events:
         pieces = _with_faults(pieces, options.faults)
+    if response.partial == CANCELLED and options.faults.cut_after is None:
+        # The caller gave up waiting for the next chunk: the replay never sends it either.
+        pieces = [*pieces, _Piece(b"", float("inf"))]
     return pieces
 
 
