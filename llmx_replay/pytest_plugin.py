@@ -48,7 +48,8 @@ _LEDGER_FOLDER = pytest.StashKey[str]()
 _LEDGER = pytest.StashKey["RunLedger"]()
 _LEDGER_KEY = "llmx_replay_run_ledger"
 _RUN_BLOCK: pytest.StashKey[NetworkBlock] = pytest.StashKey()
-_OUTCOME_PROPERTY = "llmx_replay_cassette"  # a user property: (outcome, cassette path)
+# A user property: (outcome, cassette path, the HTTP error status last recorded or 0).
+_OUTCOME_PROPERTY = "llmx_replay_cassette"
 _UNSAFE_IN_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 
 
@@ -122,9 +123,7 @@ class _CassetteOutcomes:
             return
         for name, value in report.user_properties:
             if name == _OUTCOME_PROPERTY and isinstance(value, list | tuple):
-                # (outcome, path, the failed status last recorded or 0); a list once
-                # pytest-xdist has carried it over.
-                outcome, path, failed = value
+                outcome, path, failed = value  # a list once pytest-xdist carried it over
                 self._paths.setdefault(str(outcome), {})[str(path)] = int(failed)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -273,8 +272,8 @@ def llmx_cassette(
         outcome = session.outcome()
         if outcome is not None:
             # A property reaches the run's summary from pytest-xdist's workers too.
-            failed = session.transport.writer.last_status or 0
-            failed = failed if failed >= 400 else 0
+            status = session.transport.writer.last_status or 0
+            failed = status if status >= 400 else 0
             node.user_properties.append((_OUTCOME_PROPERTY, (outcome, str(path), failed)))
 
 

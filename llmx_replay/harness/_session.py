@@ -408,7 +408,7 @@ class CassetteSession:
             if policy.expired:
                 return "expired"
             return "renewed" if policy.fresh or policy.renews else "recorded"
-        return "replayed" if self.transport.requests or self._played else None
+        return "replayed" if self._played or self.transport.player.index.played else None
 
     def problems(self) -> list[str]:
         """What makes the test that used this session fail.
