@@ -48,6 +48,7 @@ _LEDGER_FOLDER = pytest.StashKey[str]()
 _LEDGER = pytest.StashKey["RunLedger"]()
 _LEDGER_KEY = "llmx_replay_run_ledger"
 _RUN_BLOCK: pytest.StashKey[NetworkBlock] = pytest.StashKey()
+_FAILED_BY_ITS_CASSETTE = pytest.StashKey[bool]()
 # A user property: (outcome, cassette path, the HTTP error status last recorded or 0).
 _OUTCOME_PROPERTY = "llmx_replay_cassette"
 _UNSAFE_IN_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
@@ -330,10 +331,17 @@ _RECORD_AGAIN = (
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """A test failed by its cassette is told how to record it again."""
+    """A test failed by its cassette is told how to record it again.
+
+    That is a request with no recording, or recordings left unplayed by a test that
+    otherwise passed (then `pytest_runtest_call` failed it); not a test that failed on its
+    own midway, leaving the rest unplayed.
+    """
     report = yield
     session = item.stash.get(_SESSION, None)
-    if report.when == "call" and report.failed and session is not None and session.stale:
+    if report.when != "call" or not report.failed or session is None:
+        return report
+    if session.stale or item.stash.get(_FAILED_BY_ITS_CASSETTE, False):
         report.sections.append(("llmx-replay", _RECORD_AGAIN))
     return report
 
@@ -347,10 +355,10 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     """
     yield
     session = item.stash.get(_SESSION, None)
-    problems = session.problems() if session is not None else []
+    cassettes = session.problems() if session is not None else []
     block = item.stash.get(_RUN_BLOCK, None)
     refused = block.problem() if block is not None else None
-    if refused:
-        problems.append(refused)
+    problems = [*cassettes, refused] if refused else cassettes
     if problems:
+        item.stash[_FAILED_BY_ITS_CASSETTE] = bool(cassettes)
         pytest.fail("\n".join(problems), pytrace=False)

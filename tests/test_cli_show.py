@@ -91,3 +91,27 @@ def test_show_refuses_a_cassette_with_no_chat_completions_turn(tmp_path: Path) -
         f"llmx-replay: error: {path}: holds no Chat Completions interaction (a POST to "
         ".../chat/completions)\n"
     )
+
+
+def test_show_reads_malformed_sent_messages_without_a_traceback(tmp_path: Path) -> None:
+    body = json.dumps(
+        {
+            "messages": [
+                {"role": "tool", "content": "no call id"},
+                {"role": "assistant", "tool_calls": [{"id": "c1", "function": "not an object"}]},
+                {"role": "assistant", "tool_calls": "not a list"},
+            ]
+        }
+    )
+    path = tmp_path / "odd.yaml"
+    path.write_text(
+        "interactions:\n"
+        "- request: {method: POST, uri: 'http://x/v1/chat/completions', body: "
+        + json.dumps(body)
+        + "}\n"
+        '  response: {status: {code: 200, message: OK}, body: {string: "data: [DONE]\\n\\n"}}\n'
+    )
+    result = run("show", str(path))
+    assert result.exit_code == 0, result.output
+    assert "tool [None]: no call id\n" in result.stdout
+    assert "assistant: -> None(None) [c1]\n" in result.stdout

@@ -20,13 +20,13 @@ BODY = (
 REQUEST_BODY = b'{"model":"m","messages":[{"role":"user","content":"line one\\nline two"}]}'
 
 
-def written() -> bytes:
+def written(body: bytes = BODY) -> bytes:
     interaction = Interaction(
         request=RecordedRequest(
             method="POST", uri="http://x/v1/chat/completions", body=REQUEST_BODY
         ),
         response=RecordedResponse(
-            status=200, headers=[("content-type", "text/event-stream")], body=BODY
+            status=200, headers=[("content-type", "text/event-stream")], body=body
         ),
     )
     return cassette_yaml([interaction_yaml(interaction)], None).encode()
@@ -74,7 +74,18 @@ def as_text(value: Any) -> Any:
 def test_an_unedited_file_takes_the_fast_way() -> None:
     data = written()
     assert data.startswith(_yaml.MARKER.encode())
-    assert as_text(_yaml.load(data)) == yaml.load(data, Loader=yaml.CSafeLoader)
+    read = _yaml.load(data)
+    assert isinstance(read["interactions"][0]["response"]["body"]["string"], bytes)  # fast
+    assert as_text(read) == yaml.load(data, Loader=yaml.CSafeLoader)
+
+
+def test_a_body_that_starts_with_empty_lines_takes_the_fast_way_too() -> None:
+    data = written(b"\n\n<html>\n  <body>overloaded</body>\n</html>\n")
+    read = _yaml.load(data)
+    assert read["interactions"][0]["response"]["body"]["string"] == (
+        b"\n\n<html>\n  <body>overloaded</body>\n</html>\n"
+    )
+    assert as_text(read) == yaml.load(data, Loader=yaml.CSafeLoader)
 
 
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -185,13 +185,7 @@ def test_a_request_nested_deeper_than_json_writers_go_is_recorded_and_replayed(
     deep = "[" * 300 + "]" * 300
     body = f'{{"model": "m", "extra": {deep}}}'.encode()
     path = tmp_path / "deep.yaml"
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=b"data: [DONE]\n\n")
-
-    recorder = RecordingTransport(path, inner=httpx.MockTransport(answer))
-    with httpx.Client(transport=recorder) as client:
-        client.post("http://x/v1/chat/completions", content=body).read()
+    record_through_a_stand_in(path, body)
     (interaction,) = load_cassette(path).interactions
     assert interaction.request.body == body
     with httpx.Client(transport=ReplayTransport(path)) as client:
@@ -252,3 +246,32 @@ def test_a_recording_its_async_caller_gave_up_on_replays_as_the_stall_it_was(
         assert isinstance(error, ErrorEvent)
         assert error.kind == "idle_timeout"
         assert [e.delta for e in events if isinstance(e, OutputTextDelta)] == ["Hel"]
+
+
+def test_an_alias_that_holds_itself_is_refused_not_followed(tmp_path: Path) -> None:
+    path = tmp_path / "self.yaml"
+    path.write_text("interactions: &a [*a]\n")
+    with pytest.raises(InputError) as caught:
+        load_cassette(path)
+    assert str(caught.value) == (
+        f"{path}: a YAML alias refers to a value that holds it (endless nesting)"
+    )
+
+
+def test_a_deep_body_is_still_redacted(tmp_path: Path) -> None:
+    """Redacted bodies deeper than orjson writes are written by the standard library."""
+    body = ('{"client_secret": "cs-9", "extra": ' + "[" * 300 + "]" * 300 + "}").encode()
+    path = tmp_path / "deep.yaml"
+    record_through_a_stand_in(path, body)
+    assert "cs-9" not in path.read_text()
+
+
+def record_through_a_stand_in(path: Path, body: bytes) -> None:
+    """Record one POST of `body` into `path`, answered by a stand-in provider."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"data: [DONE]\n\n")
+
+    recorder = RecordingTransport(path, inner=httpx.MockTransport(answer))
+    with httpx.Client(transport=recorder) as client:
+        client.post("http://x/v1/chat/completions", content=body).read()

@@ -123,3 +123,28 @@ def test_record_never_prints_a_urls_password(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "hunter2" not in result.output
     assert "<redacted>@127.0.0.1:9" in result.stderr
+
+
+def test_a_page_token_in_a_query_is_no_secret() -> None:
+    url = "https://api.example/v1/models?page_token=p2&access_token=s3cr3t"
+    assert Scrubber().url(url) == (
+        "https://api.example/v1/models?page_token=p2&access_token=%3Credacted%3E"
+    )
+
+
+def test_a_camel_case_header_is_read_word_by_word() -> None:
+    request = RecordedRequest(method="POST", uri=CHAT_URL, headers=[("accessToken", "v4lu3")])
+    assert Scrubber().request(request).headers == [("accessToken", "<redacted>")]  # type: ignore[union-attr]
+
+
+def test_only_a_bodys_top_level_fields_are_read_as_credentials() -> None:
+    """Deeper, a tool call's arguments or metadata may name a field token for no secret."""
+    body = {
+        "client_secret": "cs-1",
+        "metadata": {"token": "trace-7"},
+        "messages": [{"role": "tool", "content": "x", "key": "k"}],
+    }
+    request = RecordedRequest(method="POST", uri=CHAT_URL, body=json.dumps(body).encode())
+    kept = Scrubber().request(request)
+    assert kept is not None and kept.body is not None
+    assert json.loads(kept.body) == {**body, "client_secret": "<redacted>"}

@@ -5,6 +5,7 @@ of the request whatever the cassette's size. Identical requests are answered in 
 order (a recorded 429 then 200 replays as a retry).
 """
 
+import json
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -82,7 +83,7 @@ def redacted_fields(body: bytes, paths: Sequence[str], replacement: str) -> byte
 
     for path in paths:
         _each_leaf(value, _parse_path(path), replace)
-    return _dumped(value, body)
+    return _redacted_json(value)
 
 
 _SECRET_WORDS = frozenset(
@@ -104,14 +105,20 @@ _SECRET_WORDS = frozenset(
 _SECRET_FIELD_ENDINGS = ("api_key", "apikey", "_token", "secret", "_secret_key", "password")
 
 
-def is_secret_name(name: str) -> bool:
+_WORD_BREAKS = re.compile(r"[-_]+|(?<=[a-z])(?=[A-Z])")
+
+
+def is_secret_name(name: str, *, token: bool = True) -> bool:
     """Whether a header or query parameter's name says it holds a secret.
 
-    A word of the name (split at ``-`` and ``_``) is key, token, secret, signature, auth,
-    password or credential: ``Ocp-Apim-Subscription-Key``, ``cf-aig-authorization``,
-    ``X-Amz-Signature``; not ``x-ratelimit-remaining-tokens``, nor ``keep-alive``.
+    A word of the name (split at ``-``, ``_`` and camelCase) is key, token, secret,
+    signature, auth, password or credential: ``Ocp-Apim-Subscription-Key``,
+    ``cf-aig-authorization``, ``X-Amz-Signature``, ``accessToken``; not
+    ``x-ratelimit-remaining-tokens``, nor ``keep-alive``. Without `token`, a name whose only
+    such word is token does not count (a query's ``page_token`` pages; it is no secret).
     """
-    return any(word in _SECRET_WORDS for word in re.split(r"[-_]+", name.lower()))
+    words = {word.lower() for word in _WORD_BREAKS.split(name)} & _SECRET_WORDS
+    return bool(words - ({"token"} if not token else set()))
 
 
 def is_secret_field(name: str) -> bool:
@@ -124,17 +131,22 @@ def is_secret_field(name: str) -> bool:
 
 
 def _with_secret_fields(value: Any, replacement: str) -> Any:
-    """`value` with the string values of secret-named fields replaced, however deep."""
-    if isinstance(value, dict):
-        return {
-            key: replacement
-            if isinstance(item, str) and isinstance(key, str) and is_secret_field(key)
-            else _with_secret_fields(item, replacement)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [_with_secret_fields(item, replacement) for item in value]
-    return value
+    """A JSON body with the string values of its top-level secret-named fields replaced.
+
+    Only the top level: that is where a key is sent; deeper, a tool call's arguments or a
+    request's metadata may name a field token for what is no credential.
+    """
+    if not isinstance(value, dict) or not any(
+        isinstance(key, str) and isinstance(item, str) and is_secret_field(key)
+        for key, item in value.items()
+    ):
+        return value
+    return {
+        key: replacement
+        if isinstance(item, str) and isinstance(key, str) and is_secret_field(key)
+        else item
+        for key, item in value.items()
+    }
 
 
 def redacted_secret_fields(body: bytes, replacement: str) -> bytes:
@@ -147,7 +159,15 @@ def redacted_secret_fields(body: bytes, replacement: str) -> bytes:
     except orjson.JSONDecodeError:
         return body
     redacted = _with_secret_fields(value, replacement)
-    return body if redacted == value else _dumped(redacted, body)
+    return body if redacted == value else _redacted_json(redacted)
+
+
+def _redacted_json(value: Any) -> bytes:
+    """A redacted body as JSON, however deep (orjson writes 254 levels at most)."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _dumped(value: Any, body: bytes, option: int = 0) -> bytes:

@@ -49,7 +49,8 @@ class Scrubber:
       values become `REDACTED`: a prompt's personal data, a key sent in a body.
     * `secret_names`: besides those, redact every header and query parameter whose name
       says it holds a secret (a word of it is key, token, secret, signature, auth, password
-      or credential: ``Ocp-Apim-Subscription-Key``, ``X-Amz-Signature``), and every string
+      or credential: ``Ocp-Apim-Subscription-Key``, ``X-Amz-Signature``; token counts in
+      headers only, so that a query's ``page_token`` stays), and every top-level string
       field of a JSON request body so named (``api_key``, ``client_secret``).
     * `before_record_request`, `before_record_response`: vcrpy's hooks, with its meaning:
       each gets the request (or response) as it would be kept, after the scrubbing above,
@@ -72,7 +73,9 @@ class Scrubber:
         return bool(self.body_fields) or self.before_record_request is not None
 
     def _is_secret_param(self, name: str) -> bool:
-        return name.lower() in self._params or (self.secret_names and is_secret_name(name))
+        return name.lower() in self._params or (
+            self.secret_names and is_secret_name(name, token=False)
+        )
 
     @functools.cached_property
     def _params(self) -> frozenset[str]:
@@ -111,7 +114,7 @@ class Scrubber:
         pairs: list[tuple[str, str]] = []
         for name, value in headers:
             lowered = name.lower()
-            if lowered in secret or (self.secret_names and is_secret_name(lowered)):
+            if lowered in secret or (self.secret_names and is_secret_name(name)):
                 value = REDACTED
             elif lowered in _URL_HEADERS:
                 value = self.url(value)

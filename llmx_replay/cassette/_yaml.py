@@ -163,17 +163,22 @@ def _expanded_size(document: Any) -> int:
     Each distinct container is sized once, so a bomb is measured without being expanded.
     """
     sizes: dict[int, int] = {}
+    open_containers: set[int] = set()  # being sized: met again, the value holds itself
     pending: list[tuple[Any, bool]] = [(document, False)]
     while pending:
         value, children_done = pending.pop()
-        if not isinstance(value, dict | list) or id(value) in sizes:
+        if not isinstance(value, dict | list) or (id(value) in sizes and not children_done):
             continue
         children = list(value.values()) if isinstance(value, dict) else value
         if children_done:
+            open_containers.discard(id(value))
             sizes[id(value)] = 1 + sum(
                 min(sizes.get(id(child), 1), EXPANSION_BUDGET + 1) for child in children
             )
             continue
+        if id(value) in open_containers:
+            raise AliasBomb("a YAML alias refers to a value that holds it (endless nesting)")
+        open_containers.add(id(value))
         pending.append((value, True))
         pending.extend((child, False) for child in children)
     return sizes.get(id(document), 1)
@@ -237,6 +242,13 @@ def _check_as_written(data: bytes, start: int, end: int, inner: bytes) -> None:
     first line indented otherwise, a block ending at a line of spaces, or a carriage return,
     and the file goes to libyaml instead.
     """
+    # `dump` writes a text's first line, when empty, as the indent alone, and any empty
+    # lines after it empty.
+    blank = inner + b"\n"
+    if data.startswith(blank, start):
+        start += len(blank)
+        while data.startswith(b"\n", start):
+            start += 1
     first = _FIRST_LINE.match(data, start)
     if first is None or len(first.group(1)) != len(inner):
         raise _NotAsWritten

@@ -51,7 +51,7 @@ def _call_line(name: Any, arguments: Any, call_id: Any) -> str:
 def _message_lines(message: dict[str, Any]) -> list[tuple[str, str]]:
     """(role label, text) lines of one sent message."""
     role = str(message.get("role", "?"))
-    label = f"{role} [{message['tool_call_id']}]" if role == "tool" else role
+    label = f"{role} [{message.get('tool_call_id')}]" if role == "tool" else role
     lines = []
     reasoning = message.get("reasoning") or message.get("reasoning_content")
     if isinstance(reasoning, str) and reasoning:
@@ -59,8 +59,11 @@ def _message_lines(message: dict[str, Any]) -> list[tuple[str, str]]:
     text = _content_text(message.get("content"))
     if text:
         lines.append((label, text))
-    for call in message.get("tool_calls") or []:
-        function = call.get("function", {}) if isinstance(call, dict) else {}
+    calls = message.get("tool_calls")
+    for call in calls if isinstance(calls, list) else []:
+        call = call if isinstance(call, dict) else {}
+        function = call.get("function")
+        function = function if isinstance(function, dict) else {}
         lines.append(
             (label, _call_line(function.get("name"), function.get("arguments"), call.get("id")))
         )

@@ -77,7 +77,7 @@ class SSEDecoder:
     )
 
     def __init__(self, max_event_bytes: int | None = None) -> None:
-        """`max_event_bytes` caps one event (default: `max_event_bytes()`)."""
+        """`max_event_bytes` caps one event (default: `default_max_event_bytes()`)."""
         self._buffer = bytearray()
         self._unchecked = b""
         self._after_cr = False

@@ -21,7 +21,7 @@ from vcr.patch import PATCHER_NAMES, CassettePatcherBuilder  # type: ignore[impo
 from vcr.request import Request as VcrpyRequest  # type: ignore[import-untyped]
 
 from llmx_replay.cassette._load import parse_interaction
-from llmx_replay.cassette._model import RecordedResponse
+from llmx_replay.cassette._model import CANCELLED, RecordedResponse
 from llmx_replay.transports._cassette import CassetteTransport
 from llmx_replay.transports._replay import recorded_break
 
@@ -38,7 +38,10 @@ def _body_bytes(request: VcrpyRequest, headers: dict[str, str]) -> bytes | None:
     content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
     if content_type.startswith("application/x-www-form-urlencoded"):
         return urlencode(body, doseq=True).encode()
-    return orjson.dumps(body)
+    try:
+        return orjson.dumps(body)
+    except TypeError:  # not JSON (a FormData, integer keys): matched by its text
+        return str(body).encode()
 
 
 def _request_entry(request: VcrpyRequest) -> dict[str, Any]:
@@ -108,6 +111,8 @@ class _CassetteForVcrpy(VcrpyCassette):  # type: ignore[misc]
             raise ConnectionResetError(
                 f"{ours.path}: the recorded response broke off: {broke_off!r}"
             )
+        if answer.partial == CANCELLED:  # the caller gave up waiting: so does its replay
+            raise TimeoutError(f"{ours.path}: the recorded response stalled until cancelled")
         return _vcrpy_response(answer)
 
     def append(self, request: VcrpyRequest, response: dict[str, Any]) -> None:

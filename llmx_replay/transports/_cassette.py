@@ -75,6 +75,9 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self._recorder = Recorder(self.writer.add, inner)
         self.requests: list[httpx.Request] = []
         self.misses: list[NoMatchingInteraction] = []
+        self.intercepting = False
+        """Whether clients the application built go through it (`intercepting`): a method
+        replaced for it passes requests on untouched once it ends."""
 
     @property
     def record_mode(self) -> RecordMode:

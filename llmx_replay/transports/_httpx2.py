@@ -229,7 +229,7 @@ def intercepted_httpx2(cassette: "CassetteTransport") -> list[tuple[type, str, A
     async_ = httpx2.AsyncHTTPTransport.handle_async_request
 
     def handle_request(self: httpx2.HTTPTransport, request: httpx2.Request) -> httpx2.Response:
-        if SENDING_ON.get():
+        if SENDING_ON.get() or not cassette.intercepting:
             return sync(self, request)
         via = _CassetteVia(cassette, _Httpx2Through(self, sync=sync))
         return Httpx2Transport(via).handle_request(request)
@@ -237,7 +237,7 @@ def intercepted_httpx2(cassette: "CassetteTransport") -> list[tuple[type, str, A
     async def handle_async_request(
         self: httpx2.AsyncHTTPTransport, request: httpx2.Request
     ) -> httpx2.Response:
-        if SENDING_ON.get():
+        if SENDING_ON.get() or not cassette.intercepting:
             return await async_(self, request)
         via = _CassetteVia(cassette, _Httpx2Through(self, async_=async_))
         return await Httpx2Transport(via).handle_async_request(request)

@@ -75,14 +75,14 @@ def _patch_httpx(cassette: CassetteTransport) -> list[tuple[type, str, Any]]:
     async_ = httpx.AsyncHTTPTransport.handle_async_request
 
     def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
-        if SENDING_ON.get():
+        if SENDING_ON.get() or not cassette.intercepting:
             return sync(self, request)
         return cassette.handle_request_through(request, _Through(self, sync, None))
 
     async def handle_async_request(
         self: httpx.AsyncHTTPTransport, request: httpx.Request
     ) -> httpx.Response:
-        if SENDING_ON.get():
+        if SENDING_ON.get() or not cassette.intercepting:
             return await async_(self, request)
         return await cassette.handle_async_request_through(request, _Through(self, None, async_))
 
@@ -98,7 +98,6 @@ class _Patching:
     def __init__(self) -> None:
         self.active = True
         self._restores = ExitStack()
-        self._replaced: list[tuple[type, str, Any, Any]] = []
 
     def apply(self, patches: list[tuple[type, str, Any]]) -> None:
         """Replace each method (an owner, a name, the replacement)."""
@@ -106,22 +105,8 @@ class _Patching:
             if not self.active:
                 return  # an import that finished after the cassette ended
             for owner, name, replacement in patches:
-                original = owner.__dict__[name]
-                self._restores.callback(setattr, owner, name, original)
-                self._replaced.append((owner, name, original, replacement))
+                self._restores.callback(setattr, owner, name, owner.__dict__[name])
                 setattr(owner, name, replacement)
-
-    @contextmanager
-    def suspended(self) -> Iterator[None]:
-        """The replaced methods as they were, while inside."""
-        with _LOCK:
-            for owner, name, original, _ in self._replaced:
-                setattr(owner, name, original)
-            try:
-                yield
-            finally:
-                for owner, name, _, replacement in self._replaced:
-                    setattr(owner, name, replacement)
 
     def enter(self, patched: AbstractContextManager[Any]) -> None:
         """Enter a context that patches, to be left when the cassette ends."""
@@ -148,6 +133,7 @@ class _WhenImported(importlib.abc.MetaPathFinder):
     def __init__(self, callbacks: dict[str, Callable[[], None]]) -> None:
         self._callbacks = dict(callbacks)
         self._called: set[Callable[[], None]] = set()  # one may watch several modules
+        self._claiming = threading.Lock()  # threads importing at once call each back once
         self._busy = threading.local()  # importing a watched module, or calling back
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> ModuleSpec | None:
@@ -159,8 +145,11 @@ class _WhenImported(importlib.abc.MetaPathFinder):
         execute = spec.loader.exec_module
 
         def execute_then_call_back(module: ModuleType) -> None:
-            with self._busy_here() as outermost:
-                execute(module)
+            try:
+                with self._busy_here() as outermost:
+                    execute(module)
+            finally:
+                del spec.loader.exec_module  # type: ignore[union-attr]  # the loader's own again
             if outermost:
                 self.call_back_the_imported()
 
@@ -178,7 +167,7 @@ class _WhenImported(importlib.abc.MetaPathFinder):
             self._busy.depth = depth
 
     def _spec_from_the_others(self, fullname: str, path: Any, target: Any) -> ModuleSpec | None:
-        for finder in sys.meta_path:
+        for finder in tuple(sys.meta_path):  # another thread's cassette may leave it meanwhile
             if finder is self or not hasattr(finder, "find_spec"):
                 continue
             spec: ModuleSpec | None = finder.find_spec(fullname, path, target)
@@ -198,10 +187,12 @@ class _WhenImported(importlib.abc.MetaPathFinder):
                 if not imported:
                     break
                 for name in imported:
-                    callback = self._callbacks.pop(name)
-                    if callback not in self._called:
+                    with self._claiming:
+                        callback = self._callbacks.pop(name, None)
+                        if callback is None or callback in self._called:
+                            continue
                         self._called.add(callback)
-                        callback()
+                    callback()
         if not self._callbacks:
             _leave_meta_path(self)
 
@@ -224,10 +215,11 @@ def _patch_buffered(
     cassette: CassetteTransport, patching: _Patching, patcher: str
 ) -> Callable[[], None]:
     def patch() -> None:
-        # vcrpy keeps the httpx methods it finds when first imported, to put back while its
-        # clients send on: they must be httpx's own, not this cassette's.
-        with patching.suspended():
-            from llmx_replay.transports._buffered import buffered_through
+        # Imported outside the lock: vcrpy imports every library it patches. It keeps the
+        # httpx methods it finds then, maybe a cassette's, to put back while its clients
+        # send on: a cassette's passes requests through once it ends.
+        from llmx_replay.transports._buffered import buffered_through
+
         patching.enter(buffered_through(cassette, patcher))
 
     return patch
@@ -235,7 +227,10 @@ def _patch_buffered(
 
 @contextmanager
 def intercepting(cassette: CassetteTransport) -> Iterator[CassetteTransport]:
-    """Route every httpx and httpx2 HTTP transport through `cassette` while active.
+    """Route every HTTP client of the process through `cassette` while active.
+
+    httpx and httpx2 clients stream through it; the libraries of `BUFFERED_LIBRARIES` go
+    through it buffered, once the application has imported them.
 
     One cassette intercepts at a time: the methods are replaced process-wide, for every
     thread, as the application's own threads must be caught too.
@@ -262,11 +257,13 @@ def intercepting(cassette: CassetteTransport) -> Iterator[CassetteTransport]:
         }
     )
     try:
+        cassette.intercepting = True
         patching.apply(_patch_httpx(cassette))
         sys.meta_path.insert(0, late)
         late.call_back_the_imported()
         yield cassette
     finally:
+        cassette.intercepting = False
         _leave_meta_path(late)
         with _LOCK:
             patching.restore()

@@ -198,3 +198,26 @@ def test_a_test_that_failed_on_its_own_gets_no_recording_hint(
 
     result.assert_outcomes(failed=1)
     assert "record it again" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("last_line", "hinted"),
+    [('assert False, "the test\'s own failure"', False), ("pass", True)],
+    ids=["failed on its own midway", "failed for its unplayed recordings"],
+)
+def test_the_recording_hint_comes_only_when_the_cassette_failed_the_test(
+    llmx_project: "LlmxProject", last_line: str, hinted: bool
+) -> None:
+    llmx_project.record(TURN, "a", "b")
+    llmx_project.write(
+        f"""
+        def test_turn(ask):
+            assert ask("a") == ["a v1"]
+            {last_line}
+        """
+    )
+
+    result = llmx_project.run("--llmx-record-mode=none")
+
+    result.assert_outcomes(failed=1)
+    assert ("record it again" in result.stdout.str()) is hinted
