@@ -3,7 +3,7 @@
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import click
 import orjson
@@ -186,13 +186,15 @@ def play(
         attempts = [recording.interactions[index] for index in turn]
         final = attempts[-1]
         emit.interaction(
-            turn[-1],
-            final.request.method,
-            final.request.uri,
-            # What the client got: the injected status, when --status injects one.
-            final.response.status if status is None else status,
-            [(index, recording.interactions[index].response.status) for index in turn[:-1]],
-            None if status is None else final.response.status,
+            _Header(
+                turn[-1],
+                final.request.method,
+                final.request.uri,
+                # What the client got: the injected status, when --status injects one.
+                final.response.status if status is None else status,
+                [(index, recording.interactions[index].response.status) for index in turn[:-1]],
+                None if status is None else final.response.status,
+            )
         )
         responses = [attempt.response for attempt in attempts]
         endings[f"interaction {turn[-1]}"] = emit.events(play_attempts(responses, playback))
@@ -209,36 +211,41 @@ def _check(check: bool, source: Path, endings: dict[str, ResponseEvent | None]) 
         sys.exit(ENDED_IN_AN_ERROR)
 
 
+class _Header(NamedTuple):
+    """What opens a turn's events.
+
+    Its last interaction, the status the client got, the attempts retried before it (index,
+    status), and the recorded status a fault replaced.
+    """
+
+    interaction: int
+    method: str
+    uri: str
+    status: int
+    retried: list[tuple[int, int]]
+    recorded_status: int | None
+
+
 class _Writer(Protocol):
-    def interaction(
-        self,
-        index: int,
-        method: str,
-        uri: str,
-        status: int,
-        retried: list[tuple[int, int]],
-        recorded_status: int | None,
-    ) -> None: ...
+    def interaction(self, header: _Header) -> None: ...
 
     def events(self, events: Iterable[ResponseEvent]) -> ResponseEvent | None:
         """Write `events`; returns the last."""
 
 
 class _JsonlWriter:
-    def interaction(
-        self,
-        index: int,
-        method: str,
-        uri: str,
-        status: int,
-        retried: list[tuple[int, int]],
-        recorded_status: int | None,
-    ) -> None:
-        line: dict[str, Any] = {"type": "interaction", "index": index, "status": status}
-        if recorded_status is not None:
-            line["recorded_status"] = recorded_status
-        if retried:
-            line["retried"] = [{"index": earlier, "status": code} for earlier, code in retried]
+    def interaction(self, header: _Header) -> None:
+        line: dict[str, Any] = {
+            "type": "interaction",
+            "index": header.interaction,
+            "status": header.status,
+        }
+        if header.recorded_status is not None:
+            line["recorded_status"] = header.recorded_status
+        if header.retried:
+            line["retried"] = [
+                {"index": earlier, "status": code} for earlier, code in header.retried
+            ]
         click.echo(orjson.dumps(line))
 
     def events(self, events: Iterable[ResponseEvent]) -> ResponseEvent | None:
@@ -258,16 +265,8 @@ class _TextWriter:
         self._renderer = TextRenderer(sys.stdout)
         self._each_event = each_event
 
-    def interaction(
-        self,
-        index: int,
-        method: str,
-        uri: str,
-        status: int,
-        retried: list[tuple[int, int]],
-        recorded_status: int | None,
-    ) -> None:
-        self._renderer.interaction(index, method, uri, status, retried, recorded_status)
+    def interaction(self, header: _Header) -> None:
+        self._renderer.interaction(*header)
 
     def events(self, events: Iterable[ResponseEvent]) -> ResponseEvent | None:
         last = None

@@ -14,14 +14,50 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 
-from llmx_replay import AsyncChatClient, ChatClient, StreamMode, VirtualClock, build_request
+from llmx_replay import (
+    AsyncChatClient,
+    ChatClient,
+    StreamMode,
+    VirtualClock,
+    build_request,
+    use_cassette,
+)
 from llmx_replay.cassette import REDACTED, Cassette, find_secrets, load_cassette
 from llmx_replay.models import ChatRequest, InputText, Message, Prompt, ProviderSettings
 from llmx_replay.models.events import ResponseEvent
 from llmx_replay.transports import RecordingTransport, ReplayTransport
 
 MODES: tuple[StreamMode, ...] = ("raw", "streaming", "aggregated")
+
+SAY_HI = "Say hi"
+SAY_HI_ANSWER = (  # fixtures/aimock.json's answer to SAY_HI
+    "Hello! This is a deterministic reply streamed by aimock, recorded live and replayed by "
+    "llmx-replay."
+)
+
+
+def records_then_replays_offline(
+    server: "LiveServer",
+    ask: Callable[["LiveServer"], str],
+    cassette: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`ask` (code that builds its own client) records `SAY_HI` from `server` with no wiring,
+    then replays it as CI replays: record mode `none` by default under `CI`, network closed.
+    """
+    with use_cassette(cassette, "once") as recording:
+        live = ask(server)
+    assert live == SAY_HI_ANSWER
+    assert len(recording.requests) == 1
+    monkeypatch.setenv("CI", "1")
+    with use_cassette(cassette) as replaying:
+        assert replaying.record_mode == "none"
+        replayed = ask(server)
+    assert replayed == live
+    assert replaying.misses == []
+    assert replaying.transport.unplayed == []
 
 
 def user(text: str) -> Prompt:

@@ -7,28 +7,21 @@ refuse that wire format, D24) are built inside `use_cassette` from their base UR
 """
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import anthropic
 import openai
 import pytest
-from live_support import LiveServer
-
-from llmx_replay import use_cassette
+from live_support import SAY_HI, LiveServer, records_then_replays_offline
 
 pytestmark = pytest.mark.live
-
-PROMPT = "Say hi"
-ANSWER = (  # fixtures/aimock.json's answer to PROMPT
-    "Hello! This is a deterministic reply streamed by aimock, recorded live and replayed by "
-    "llmx-replay."
-)
 
 
 def openai_answer(server: LiveServer) -> str:
     with openai.OpenAI(base_url=server.base_url, api_key=server.api_key) as client:
         stream = client.chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": PROMPT}], stream=True
+            model="gpt-4o-mini", messages=[{"role": "user", "content": SAY_HI}], stream=True
         )
         return "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
 
@@ -37,7 +30,7 @@ def openai_answer_async(server: LiveServer) -> str:
     async def ask() -> str:
         async with openai.AsyncOpenAI(base_url=server.base_url, api_key=server.api_key) as client:
             stream = await client.chat.completions.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": PROMPT}], stream=True
+                model="gpt-4o-mini", messages=[{"role": "user", "content": SAY_HI}], stream=True
             )
             return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
 
@@ -50,7 +43,7 @@ def anthropic_answer(server: LiveServer) -> str:
         client.messages.stream(
             model="claude-sonnet-4-5",
             max_tokens=256,
-            messages=[{"role": "user", "content": PROMPT}],
+            messages=[{"role": "user", "content": SAY_HI}],
         ) as stream,
     ):
         return "".join(stream.text_stream)
@@ -58,19 +51,9 @@ def anthropic_answer(server: LiveServer) -> str:
 
 @pytest.mark.parametrize("ask", [openai_answer, openai_answer_async, anthropic_answer])
 def test_an_sdks_own_client_records_and_replays_on_a_closed_network(
-    aimock: LiveServer, ask: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    aimock: LiveServer,
+    ask: Callable[[LiveServer], str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert callable(ask)
-    cassette = tmp_path / "sdk.yaml"
-    with use_cassette(cassette, "once") as recording:
-        live = ask(aimock)
-    assert live == ANSWER
-    assert len(recording.requests) == 1
-
-    monkeypatch.setenv("CI", "1")  # record mode none by default, as in CI
-    with use_cassette(cassette) as replaying:
-        assert replaying.record_mode == "none"
-        replayed = ask(aimock)
-    assert replayed == live
-    assert replaying.misses == []
-    assert replaying.transport.unplayed == []
+    records_then_replays_offline(aimock, ask, tmp_path / "sdk.yaml", monkeypatch)

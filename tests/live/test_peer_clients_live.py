@@ -16,9 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from live_support import LiveServer
-
-from llmx_replay import use_cassette
+from live_support import SAY_HI, LiveServer, records_then_replays_offline
 
 # LiteLLM fetches its model cost map from GitHub when it is imported; this makes it load the
 # copy it ships instead, so the import stays offline (litellm_core_utils/get_model_cost_map.py).
@@ -28,12 +26,6 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 # only collects it.
 
 pytestmark = pytest.mark.live
-
-PROMPT = "Say hi"
-ANSWER = (  # fixtures/aimock.json's answer to PROMPT
-    "Hello! This is a deterministic reply streamed by aimock, recorded live and replayed by "
-    "llmx-replay."
-)
 
 
 def litellm_answer(server: LiveServer) -> str:
@@ -49,7 +41,7 @@ def litellm_answer(server: LiveServer) -> str:
             model="openai/gpt-4o-mini",
             api_base=server.base_url,
             api_key=server.api_key,
-            messages=[{"role": "user", "content": PROMPT}],
+            messages=[{"role": "user", "content": SAY_HI}],
             stream=True,
         )
         return "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
@@ -66,7 +58,7 @@ def litellm_answer_async(server: LiveServer) -> str:
             model="openai/gpt-4o-mini",
             api_base=server.base_url,
             api_key=server.api_key,
-            messages=[{"role": "user", "content": PROMPT}],
+            messages=[{"role": "user", "content": SAY_HI}],
             stream=True,
         )
         return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
@@ -83,7 +75,7 @@ def pydantic_ai_answer(server: LiveServer) -> str:
         provider = OpenAIProvider(base_url=server.base_url, api_key=server.api_key)
         agent = Agent(OpenAIChatModel("gpt-4o-mini", provider=provider))
         # Entering the agent makes the provider close the HTTP client it built, on exit.
-        async with agent, agent.run_stream(PROMPT) as result:
+        async with agent, agent.run_stream(SAY_HI) as result:
             return "".join([delta async for delta in result.stream_text(delta=True)])
 
     return asyncio.run(ask())
@@ -118,16 +110,4 @@ def test_a_frameworks_own_client_records_and_replays_on_a_closed_network(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    cassette = tmp_path / "peer.yaml"
-    with use_cassette(cassette, "once") as recording:
-        live = ask(aimock)
-    assert live == ANSWER
-    assert len(recording.requests) == 1
-
-    monkeypatch.setenv("CI", "1")  # record mode none by default, as in CI
-    with use_cassette(cassette) as replaying:
-        assert replaying.record_mode == "none"
-        replayed = ask(aimock)
-    assert replayed == live
-    assert replaying.misses == []
-    assert replaying.transport.unplayed == []
+    records_then_replays_offline(aimock, ask, tmp_path / "peer.yaml", monkeypatch)
