@@ -183,7 +183,8 @@ class _WhenImported(importlib.abc.MetaPathFinder):
         """
         with self._busy_here() as outermost:
             while outermost:
-                imported = [name for name in self._callbacks if name in sys.modules]
+                with self._claiming:  # another thread may be taking callbacks meanwhile
+                    imported = [name for name in self._callbacks if name in sys.modules]
                 if not imported:
                     break
                 for name in imported:
