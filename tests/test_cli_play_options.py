@@ -360,7 +360,13 @@ def test_play_with_a_huge_idle_timeout_is_a_one_line_error(hello_sse: Path) -> N
     assert_one_line_error(result, "--idle-timeout")
 
 
-def test_play_ends_quietly_when_its_reader_leaves(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("output_format", "first"),
+    [("text", b"output_item_added"), ("jsonl", b'{"type":"output_item_added"')],
+)
+def test_play_ends_quietly_when_its_reader_leaves(
+    output_format: str, first: bytes, tmp_path: Path
+) -> None:
     """`llmx-replay play big.yaml | head -1`: no error line for a pipe the reader closed."""
     path = tmp_path / "long.sse"
     path.write_bytes(
@@ -369,13 +375,14 @@ def test_play_ends_quietly_when_its_reader_leaves(tmp_path: Path) -> None:
             for n in range(20_000)
         )
     )
+    command = [sys.executable, "-m", "llmx_replay", "play", str(path), "--mode", "raw"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "llmx_replay", "play", str(path), "--mode", "raw"],
+        [*command, "--format", output_format],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     assert process.stdout is not None and process.stderr is not None
-    assert process.stdout.readline().startswith(b"output_item_added")
+    assert process.stdout.readline().startswith(first)
     process.stdout.close()
     with process.stderr:
         stderr = process.stderr.read()

@@ -3,7 +3,7 @@
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, Self
 
 import click
 import orjson
@@ -11,9 +11,9 @@ import orjson
 from llmx_replay._clock import Clock, SystemClock, VirtualClock
 from llmx_replay._exceptions import OptionError
 from llmx_replay._options import Faults, ReplayOptions
-from llmx_replay.cassette import SSE_FORMAT, load_recording
+from llmx_replay.cassette import SSE_FORMAT, Cassette, load_recording
 from llmx_replay.cli._app import A_DAY, CommandError, FiniteFloat, bad_option, cli
-from llmx_replay.cli._render import TextRenderer, raw_event_line
+from llmx_replay.cli._render import TextRenderer, jsonl_line, raw_event_line
 from llmx_replay.harness import (
     Playback,
     play_attempts,
@@ -25,6 +25,9 @@ from llmx_replay.models.events import Completed, ErrorEvent, ResponseEvent
 
 ENDED_IN_AN_ERROR = 1
 """The exit status of `play --check` when a turn ends in an error (errors exit with 2)."""
+
+_WRITE_BYTES = 64 * 1024
+"""How much output is gathered before it is written, when standard output is not a terminal."""
 
 
 @cli.command()
@@ -171,11 +174,21 @@ def play(
     )
     recording = load_recording(source)
     require_chat_completions(recording, str(source))
-    emit: _Writer = _JsonlWriter() if output_format == "jsonl" else _TextWriter(mode == "raw")
+    with _Stdout() as stdout:
+        emit: _Writer = (
+            _JsonlWriter(stdout) if output_format == "jsonl" else _TextWriter(stdout, mode == "raw")
+        )
+        endings = _play_all(recording, source, status, playback, emit)
+    _check(check, source, endings)
+
+
+def _play_all(
+    recording: Cassette, source: Path, status: int | None, playback: Playback, emit: "_Writer"
+) -> dict[str, ResponseEvent | None]:
+    """Write the events of every turn; returns how each turn (or the raw stream) ended."""
     if recording.source_format == SSE_FORMAT:
-        ended = emit.events(play_response(recording.interactions[0].response, playback))
-        _check(check, source, {"the stream": ended})
-        return
+        response = recording.interactions[0].response
+        return {"the stream": emit.events(play_response(response, playback))}
     played = turns(recording)
     if not played:
         raise CommandError(
@@ -198,7 +211,7 @@ def play(
         )
         responses = [attempt.response for attempt in attempts]
         endings[f"interaction {turn[-1]}"] = emit.events(play_attempts(responses, playback))
-    _check(check, source, endings)
+    return endings
 
 
 def _check(check: bool, source: Path, endings: dict[str, ResponseEvent | None]) -> None:
@@ -226,6 +239,48 @@ class _Header(NamedTuple):
     recorded_status: int | None
 
 
+class _Stdout:
+    """Standard output as bytes, gathered into large writes.
+
+    Its writers flush it after each event on a terminal, where a person watches the answer
+    arrive; elsewhere a flush per event would cost more than playing it. What is pending is
+    written when the command ends, unless the reader has left (`| head`), where writing
+    again would only fail again.
+    """
+
+    def __init__(self) -> None:
+        self.live = sys.stdout.isatty()
+        self._stream = sys.stdout.buffer
+        self._encoding = sys.stdout.encoding
+        self._errors = sys.stdout.errors or "strict"
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None or not issubclass(kind, BrokenPipeError):
+            self.flush()
+
+    def write(self, text: str) -> None:
+        """Write `text` as standard output encodes it."""
+        self.write_bytes(text.encode(self._encoding, self._errors))
+
+    def write_bytes(self, data: bytes) -> None:
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= _WRITE_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self._pending_bytes = 0
+        self._stream.write(data)
+        self._stream.flush()
+
+
 class _Writer(Protocol):
     def interaction(self, header: _Header) -> None: ...
 
@@ -234,6 +289,9 @@ class _Writer(Protocol):
 
 
 class _JsonlWriter:
+    def __init__(self, stdout: _Stdout) -> None:
+        self._stdout = stdout
+
     def interaction(self, header: _Header) -> None:
         line: dict[str, Any] = {
             "type": "interaction",
@@ -246,12 +304,17 @@ class _JsonlWriter:
             line["retried"] = [
                 {"index": earlier, "status": code} for earlier, code in header.retried
             ]
-        click.echo(orjson.dumps(line))
+        self._stdout.write_bytes(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
+        if self._stdout.live:
+            self._stdout.flush()
 
     def events(self, events: Iterable[ResponseEvent]) -> ResponseEvent | None:
+        stdout = self._stdout
         last = None
         for last in events:
-            click.echo(orjson.dumps(last.model_dump(mode="json")))
+            stdout.write_bytes(jsonl_line(last))
+            if stdout.live:
+                stdout.flush()
         return last
 
 
@@ -261,8 +324,8 @@ class _TextWriter:
     With `each_event` (``--mode raw``), each of the processor's events on a line of its own.
     """
 
-    def __init__(self, each_event: bool) -> None:
-        self._renderer = TextRenderer(sys.stdout)
+    def __init__(self, stdout: _Stdout, each_event: bool) -> None:
+        self._renderer = TextRenderer(stdout, live=stdout.live)
         self._each_event = each_event
 
     def interaction(self, header: _Header) -> None:

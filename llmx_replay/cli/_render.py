@@ -1,7 +1,7 @@
-"""Events as a person reads them: streamed text as text, the rest as marked lines."""
+"""Events as output: for a person (streamed text as text, the rest as marked lines), or JSON."""
 
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import Any, Protocol
 
 import orjson
 
@@ -12,11 +12,25 @@ from llmx_replay.models.events import (
     OutputItemDone,
     OutputTextDelta,
     ReasoningContentDelta,
+    ReasoningSummaryDelta,
     RefusalDelta,
     ResponseEvent,
     TokenUsage,
 )
 from llmx_replay.models.items import FunctionCall, Message, Reasoning
+
+# The events a stream is made of, one per chunk: dumped without pydantic, which would
+# cost more than reading the chunk did.
+_DELTAS = (OutputTextDelta, ReasoningContentDelta, RefusalDelta, ReasoningSummaryDelta)
+
+
+def jsonl_line(event: ResponseEvent) -> bytes:
+    """The event as one line of JSON, newline included: `model_dump(mode="json")`'s."""
+    if isinstance(event, _DELTAS):
+        dumped: Any = {"type": event.type, "delta": event.delta}
+    else:
+        dumped = event.model_dump(mode="json")
+    return orjson.dumps(dumped, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def _quoted(text: str) -> str:
@@ -101,11 +115,24 @@ def _source_lines(message: Message) -> list[str]:
     return lines
 
 
-class TextRenderer:
-    """Writes events to `out` as they arrive, for a terminal."""
+class TextOut(Protocol):
+    """Where `TextRenderer` writes: a text stream, such as standard output."""
 
-    def __init__(self, out: TextIO) -> None:
+    def write(self, text: str, /) -> object: ...
+
+    def flush(self) -> object: ...
+
+
+class TextRenderer:
+    """Writes events to `out` as they arrive.
+
+    With `live`, each write is flushed at once, for a person watching; without, `out` is
+    left to write in large pieces, and its owner flushes it at the end.
+    """
+
+    def __init__(self, out: TextOut, *, live: bool = True) -> None:
         self._out = out
+        self._live = live
         self._block: str | None = None
         self._streamed: set[str] = set()
 
@@ -160,7 +187,8 @@ class TextRenderer:
         """Write a whole line, after closing any streamed block."""
         self._close_block()
         self._out.write(text + "\n")
-        self._out.flush()
+        if self._live:
+            self._out.flush()
 
     def _stream(self, block: str, text: str) -> None:
         if self._block != block:
@@ -170,7 +198,8 @@ class TextRenderer:
             self._block = block
         self._streamed.add(block)
         self._out.write(text)
-        self._out.flush()
+        if self._live:
+            self._out.flush()
 
     def _close_block(self) -> None:
         if self._block is not None:

@@ -6,10 +6,15 @@ faults), with the client's retry decisions between them: a retried failure waits
 response asked, a gap past the idle timeout ends the turn with an idle timeout, and a
 recording cut short by the network ends with the same error. No request is sent: a
 recorded redirect is a failed status here, where a client would follow it.
+
+Served at once and unchanged (instant pacing, no faults), a successful body goes straight to
+the client's pipeline in large pieces instead, which gives the same events: the SSE decoder's
+events do not depend on how the bytes are cut.
 """
 
 import math
 import random
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -18,14 +23,21 @@ from llmx_replay._clock import VirtualClock
 from llmx_replay._exceptions import OptionError, UnsupportedWireFormat
 from llmx_replay._options import ReplayOptions
 from llmx_replay.cassette import SSE_FORMAT, Cassette, Interaction, RecordedResponse
+from llmx_replay.cassette._model import split_events
 from llmx_replay.models.events import ResponseEvent
 from llmx_replay.models.prompt import MAX_REQUEST_RETRIES, ProviderSettings
-from llmx_replay.stream._pipeline import StreamMode
+from llmx_replay.stream._pipeline import EventPipeline, StreamMode
 from llmx_replay.stream._retry import failed_status_error, is_retryable, retry_delay
+from llmx_replay.stream._sse import default_max_event_bytes
 from llmx_replay.stream._wire import foreign_wire_format
 from llmx_replay.transports._replay import headers_delay, replayed_response
 
 _DEFAULTS = ProviderSettings()
+
+# Where `split_events` cuts a body without recorded chunks: after each event's blank line.
+_EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+SLICE_BYTES = 64 * 1024
+"""About how much of a body without recorded chunks is fed to the pipeline at once."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,9 @@ def play_attempts(
         delay = headers_delay(recorded, options)
         if delay:
             clock.sleep(delay)
+        if served_unchanged(recorded, options):
+            yield from _body_events(recorded, playback.mode)
+            return
         response = replayed_response(recorded, options, read_timeout)
         if response.is_success:
             yield from response_events(response, playback.mode)
@@ -92,6 +107,70 @@ def play_attempts(
             return
         cap = _DEFAULTS.max_retry_delay_ms / 1000
         clock.sleep(retry_delay(attempt, response.headers, now=clock.now(), rng=rng, cap=cap))
+
+
+def served_unchanged(response: RecordedResponse, options: ReplayOptions) -> bool:
+    """Whether `ReplayTransport` would serve `response` as a success, whole and at once.
+
+    That is with instant pacing and no fault, and the body complete (not cut short) and
+    stored as it is read (no content encoding for httpx to undo).
+    """
+    faults = options.faults
+    return (
+        options.pacing == "instant"
+        and faults.status is None
+        and not faults.touches_events
+        and 200 <= response.status < 300
+        and response.partial is None
+        and response.header("content-encoding") is None
+    )
+
+
+def _body_events(response: RecordedResponse, mode: StreamMode) -> Iterator[ResponseEvent]:
+    """What `response_events` gives for `response` served unchanged, without HTTP."""
+    pipeline = EventPipeline(mode, status=response.status)
+    pieces = (
+        (data for data, _ in response.recorded_chunks())
+        if response.chunks is not None
+        else event_slices(response.body)
+    )
+    for piece in pieces:
+        yield from pipeline.feed(piece)
+        if pipeline.done:
+            return
+    yield from pipeline.end()
+
+
+def event_slices(body: bytes, size: int = SLICE_BYTES) -> Iterator[bytes]:
+    """`body` in slices of about `size` bytes, each ending where `split_events` cuts it.
+
+    Fed these, the pipeline gives what it gives for `split_events`' one-event chunks. Its
+    decoder checks the limit on one event's size only after a chunk that completes no
+    event, and a slice ends where one of those chunks does, so it completes an event as
+    that chunk does. Hence the two exceptions, cut per event: the body's unfinished end, and
+    a slice longer than the limit that holds invalid UTF-8 (the decoder stops before that
+    byte, so there a chunk can end an event yet complete none). Looking for one event's end
+    per slice, not for every one, is what makes this cheap: finding them all costs as much
+    as parsing the events.
+    """
+    limit = default_max_event_bytes()
+    start = 0
+    while (found := _EVENT_END.search(body, start + size)) is not None:
+        piece = body[start : found.end()]
+        start = found.end()
+        if len(piece) > limit and not _is_utf8(piece):
+            yield from split_events(piece)
+        else:
+            yield piece
+    yield from split_events(body[start:])
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def turns(cassette: Cassette) -> list[list[int]]:
