@@ -18,7 +18,10 @@ How (the method of ``shared/notes/performance-baseline.md``, in ``benchmarks/_ha
   ``chat.completion.chunk`` events of ~320 bytes of compact raw-UTF-8 JSON. One role chunk,
   ~20% reasoning deltas, ~45% content deltas, a tool-call header, ~35% tool-call argument
   fragments of 2-10 characters that join into one JSON object, a finish chunk
-  (``tool_calls``), a usage chunk with empty choices, then ``data: [DONE]``.
+  (``tool_calls``), a usage chunk with empty choices, then ``data: [DONE]``. With
+  ``--reasoning SHARE`` the reasoning deltas are that share of the events instead (at most
+  60%), and content deltas the rest: a reasoning model's body, where streaming mode keeps
+  one reasoning part per delta.
 * The body is served in seeded random 1-4 KB pieces that ignore event boundaries.
 * Each round times every method once, in an order rotated by one each round. A method's
   time is the median over rounds; its ``x floor`` is the median of the per-round ratios to the
@@ -32,7 +35,7 @@ How (the method of ``shared/notes/performance-baseline.md``, in ``benchmarks/_ha
 Run from the repository root::
 
     python benchmarks/replay_throughput.py [--sizes 1000 10000 100000]
-        [--rounds N] [--sdk-rounds N]
+        [--rounds N] [--sdk-rounds N] [--reasoning SHARE]
 """
 
 import argparse
@@ -76,6 +79,9 @@ from llmx_replay.models import (
 SEED = 20250101
 DEFAULT_SIZES = (1_000, 10_000, 100_000)
 DEFAULT_ROUNDS = {1_000: 7, 10_000: 5, 100_000: 3}
+REASONING_SHARE = 0.20
+ARGUMENTS_SHARE = 0.35
+MAX_REASONING_SHARE = 0.60  # the tool call takes 35% of the events; content keeps 5%
 PIECE_BYTES = (1024, 4096)
 WARMUP_EVENTS = 200
 STREAMING_FLOOR_TARGET = 5.0
@@ -113,6 +119,7 @@ class Body:
     pieces: list[bytes]
     content: str
     reasoning: str
+    reasoning_events: int
     arguments: str
     tool_name: str
     call_id: str
@@ -178,13 +185,16 @@ def _cut(text: _Text, rng: random.Random, low: int, high: int) -> list[_Text]:
     return pieces
 
 
-def generate_body(events: int, seed: int = SEED) -> Body:
-    """A deterministic body of exactly `events` JSON chunks, then ``data: [DONE]``."""
+def generate_body(events: int, seed: int = SEED, reasoning_share: float = REASONING_SHARE) -> Body:
+    """A deterministic body of exactly `events` JSON chunks, then ``data: [DONE]``.
+
+    `reasoning_share` of the chunks are reasoning deltas.
+    """
     rng = random.Random(seed + events)
     envelope = _envelope(rng)
-    arguments = _arguments(rng, round(events * 0.35) * 6)
+    arguments = _arguments(rng, round(events * ARGUMENTS_SHARE) * 6)
     fragments = _cut(arguments, rng, 2, 10)
-    reasoning = [_text(rng, 1, 5) for _ in range(round(events * 0.20))]
+    reasoning = [_text(rng, 1, 5) for _ in range(round(events * reasoning_share))]
     content = [_text(rng, 1, 5) for _ in range(events - 4 - len(reasoning) - len(fragments))]
     if not content:
         raise ValueError(f"{events} events is too few for this body's shape")
@@ -212,6 +222,7 @@ def generate_body(events: int, seed: int = SEED) -> Body:
         pieces=_cut(data, rng, *PIECE_BYTES),  # network-like: they ignore event boundaries
         content="".join(content),
         reasoning="".join(reasoning),
+        reasoning_events=len(reasoning),
         arguments=arguments,
         tool_name=tool_name,
         call_id=call_id,
@@ -384,6 +395,7 @@ def print_table(body: Body, rows: list[Row], rounds: int, sdk_rounds: int) -> No
     print(
         f"\n### {body.events:,} events ({len(body.data) / 1e6:.2f} MB, {mean:.0f} B/event, ", end=""
     )
+    print(f"{body.reasoning_events / body.events:.0%} reasoning, ", end="")
     print(f"{len(body.pieces):,} pieces of 1-4 KB): {rounds} rounds{sdk_note}\n")
     print("| method | median ms | events/s | time x floor | speed-up vs SDK |")
     print("|---|---:|---:|---:|---:|")
@@ -417,7 +429,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
     parser.add_argument("--rounds", type=int, help="rounds at every size (default: 7/5/3)")
     parser.add_argument("--sdk-rounds", type=int, help="at most this many SDK rounds per size")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--reasoning",
+        type=float,
+        default=REASONING_SHARE,
+        metavar="SHARE",
+        help=f"the share of reasoning deltas in the body (default {REASONING_SHARE:g}, "
+        f"at most {MAX_REASONING_SHARE:g})",
+    )
+    args = parser.parse_args(argv)
+    if not 0 <= args.reasoning <= MAX_REASONING_SHARE:
+        parser.error(f"--reasoning must be between 0 and {MAX_REASONING_SHARE:g}")
+    return args
 
 
 def rounds_for(size: int, args: argparse.Namespace) -> tuple[int, int]:
@@ -455,7 +478,7 @@ def warm_up(rig: Rig) -> None:
 
 
 def bench_size(size: int, args: argparse.Namespace, rig: Rig) -> list[Row]:
-    body = generate_body(size)
+    body = generate_body(size, reasoning_share=args.reasoning)
     methods = rig.serve(body)
     rounds, sdk_rounds = rounds_for(size, args)
     times = run_rounds(methods, rounds, limits={SDK: sdk_rounds})

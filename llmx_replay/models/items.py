@@ -4,7 +4,8 @@ Every enum is internally tagged by ``type``. Ids that the seed never serializes 
 when present and excluded from dumps; an item of unknown ``type`` loads as `Other`.
 """
 
-from typing import Annotated, Any, Literal
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
 from pydantic import (
@@ -80,6 +81,55 @@ class Text(_Model):
 
 
 ReasoningContent = Annotated[ReasoningText | Text, Field(discriminator="type")]
+
+_TextPart = TypeVar("_TextPart", OutputText, ReasoningText, SummaryText)
+_Part = TypeVar("_Part", OutputText, ReasoningText, SummaryText, Refusal)
+
+
+def text_parts(kind: type[_TextPart], texts: Iterable[str]) -> list[_TextPart]:
+    """``[kind(text=text) for text in texts]``, built without validating each part.
+
+    For a stream's parts, one per delta in its raw and streaming modes (see `_parts_like`).
+    """
+    return _parts_like(kind(text=""), "text", texts)
+
+
+def refusal_parts(refusals: Iterable[str]) -> list[Refusal]:
+    """``[Refusal(refusal=refusal) for refusal in refusals]``, built as `text_parts` does."""
+    return _parts_like(Refusal(refusal=""), "refusal", refusals)
+
+
+def _parts_like(prototype: _Part, field: str, values: Iterable[str]) -> list[_Part]:
+    """Parts equal to `prototype` with `field` set to each of `values`, each a `str`.
+
+    A stream can have 100,000 deltas. Validating a part for each cost more than parsing its
+    chunk, half of it in the GC, which walks each part and its own fields set. A `str` is
+    all validation would check here, so each part gets a copy of the prototype's state with
+    its own value instead, and shares the prototype's fields set: pydantic never changes a
+    frozen model's in place (`model_copy` copies it). A value sent again reuses its part,
+    as frozen models allow: a long stream repeats its common tokens thousands of times.
+    """
+    kind = type(prototype)
+    copy_state = prototype.__dict__.copy
+    fields_set = prototype.__pydantic_fields_set__
+    extra = prototype.__pydantic_extra__
+    private = prototype.__pydantic_private__
+    set_slot = object.__setattr__  # a frozen model refuses its own `__setattr__`
+    built: dict[str, _Part] = {}
+    parts: list[_Part] = []
+    for value in values:
+        part = built.get(value)
+        if part is None:
+            part = built[value] = kind.__new__(kind)
+            state = copy_state()
+            state[field] = value
+            set_slot(part, "__dict__", state)
+            set_slot(part, "__pydantic_fields_set__", fields_set)
+            set_slot(part, "__pydantic_extra__", extra)
+            set_slot(part, "__pydantic_private__", private)
+        parts.append(part)
+    return parts
+
 
 _OUTPUT_ITEMS_ADAPTER: TypeAdapter[list[InputText | InputImage]] = TypeAdapter(
     list[FunctionCallOutputContentItem], config=ConfigDict(defer_build=True)

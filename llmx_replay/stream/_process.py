@@ -6,7 +6,7 @@ ended. It never raises for what a provider sends; failures end the turn with an
 """
 
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 
@@ -28,15 +28,16 @@ from llmx_replay.models.items import (
     Message,
     OutputText,
     Reasoning,
+    ReasoningContent,
     ReasoningText,
-    Refusal,
     SummaryText,
+    refusal_parts,
+    text_parts,
 )
 from llmx_replay.stream._provider_errors import provider_message
 from llmx_replay.stream._tool_calls import ToolCallAccumulator
 from llmx_replay.stream._wire import payload_wire_format
 
-_Part = TypeVar("_Part", OutputText, ReasoningText, SummaryText)
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
 
@@ -64,16 +65,9 @@ def _int_at(mapping: Any, key: str) -> int | None:
     return value if type(value) is int else None
 
 
-def _parts(pieces: list[str], part: type[_Part], whole: bool) -> list[_Part]:
-    if whole and pieces:
-        return [part(text="".join(pieces))]
-    return [part(text=piece) for piece in pieces]
-
-
-def _refusals(pieces: list[str], whole: bool) -> list[Refusal]:
-    if whole and pieces:
-        return [Refusal(refusal="".join(pieces))]
-    return [Refusal(refusal=piece) for piece in pieces]
+def _joined(pieces: list[str], whole: bool) -> list[str]:
+    """The texts of an item's parts: one per piece, or one whole text when asked for."""
+    return ["".join(pieces)] if whole and pieces else pieces
 
 
 class ChatStreamProcessor:
@@ -343,7 +337,10 @@ class ChatStreamProcessor:
         return self._reasoning
 
     def _append_reasoning(self, text: str, out: list[ResponseEvent]) -> None:
-        self._open_reasoning(out).append(text)
+        pieces = self._reasoning
+        if pieces is None:  # `_open_reasoning` inlined: this runs once per reasoning delta
+            pieces = self._open_reasoning(out)
+        pieces.append(text)
         out.append(ReasoningContentDelta(text))
 
     def _apply_reasoning_details(
@@ -436,9 +433,12 @@ class ChatStreamProcessor:
         """Emit the finished items in the order the model produced them (D5)."""
         if self._reasoning is not None:
             whole = self._whole_reasoning
-            reasoning = Reasoning(
-                summary=_parts(self._summary, SummaryText, whole),
-                content=_parts(self._reasoning, ReasoningText, whole),
+            content: list[ReasoningContent] = []
+            content += text_parts(ReasoningText, _joined(self._reasoning, whole))
+            # Not validated: that would only check again each part `text_parts` built.
+            reasoning = Reasoning.model_construct(
+                summary=text_parts(SummaryText, _joined(self._summary, whole)),
+                content=content,
                 encrypted_content="".join(self._encrypted) if self._encrypted else None,
             )
             out.append(OutputItemDone(reasoning))
@@ -452,10 +452,13 @@ class ChatStreamProcessor:
 
     def _flush_message(self, out: list[ResponseEvent]) -> None:
         """The answer's message; annotations with no text still make one, not to lose them."""
+        whole = self._whole_text
         content: list[ContentItem] = []
-        content += _parts(self._open_message(out), OutputText, self._whole_text)
-        content += _refusals(self._refusal, self._whole_text)
-        message = Message(
+        content += text_parts(OutputText, _joined(self._open_message(out), whole))
+        content += refusal_parts(_joined(self._refusal, whole))
+        # Not validated: that would only check again the parts built above, and sources
+        # that `_apply_delta` and `_read_sources` kept only as JSON objects and strings.
+        message = Message.model_construct(
             role="assistant",
             content=content,
             annotations=self._annotations or None,
