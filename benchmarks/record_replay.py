@@ -30,7 +30,7 @@ replays is checked once, outside the timing.
 
 Run from the repository root, with the ``bench`` extra and vcrpy and cassetter installed::
 
-    python benchmarks/record_replay.py [--quick] [--full-record]
+    python benchmarks/record_replay.py [--quick]
 """
 
 import argparse
@@ -66,20 +66,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import median_difference, median_ratio, print_versions, rotations, timed
 from replay_throughput import Body, Server, check_events, generate_body
 
-import llmx_replay
 from llmx_replay import ChatClient
 from llmx_replay.cassette import (
-    Cassette,
-    CassetteMetadata,
-    Interaction,
-    Scrubber,
     load_cassette,
-    save_cassette,
 )
 from llmx_replay.models import Prompt, ProviderSettings, ResponseEvent
 from llmx_replay.transports import RecordingTransport, ReplayTransport
 from llmx_replay.transports._httpx2 import for_httpx2
-from llmx_replay.transports._record import Recorder
 
 
 def _optional(name: str) -> Any:
@@ -583,46 +576,17 @@ class LookupCassettes:
     vcrpy: Path
     cassetter: Path | None
     record_seconds: dict[str, float]
-    ours_recorded_by: str
 
 
-def record_ours_at_once(path: Path, exchanges: Sequence[Exchange], answers: Answers) -> None:
-    """What RecordingTransport records, written with one save instead of one per request."""
-    recorded: list[Interaction] = []
-    recorder = Recorder(recorded.append, httpx.MockTransport(answers.by_body))
-    client = httpx.Client(transport=_RecorderTransport(recorder))
-    send_all(client, exchanges)
-    scrubber = Scrubber()
-    metadata = CassetteMetadata(toolkit=llmx_replay.__version__, recorded_at="benchmark")
-    interactions = [scrubber.interaction(interaction) for interaction in recorded]
-    save_cassette(
-        path, Cassette(interactions=interactions, source_format="llmx-replay", metadata=metadata)
-    )
-
-
-class _RecorderTransport(httpx.BaseTransport):
-    def __init__(self, recorder: Recorder) -> None:
-        self._recorder = recorder
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return self._recorder.handle(request)
-
-
-def record_lookup_cassettes(
-    folder: Path, exchanges: Sequence[Exchange], full_record: bool
-) -> LookupCassettes:
+def record_lookup_cassettes(folder: Path, exchanges: Sequence[Exchange]) -> LookupCassettes:
     count = len(exchanges)
     answers = Answers(exchanges)
     seconds: dict[str, float] = {}
     ours = folder / f"lookup-{count}-ours.yaml"
     start = time.perf_counter()
-    if count <= 100 or full_record:
-        transport = RecordingTransport(ours, inner=httpx.MockTransport(answers.by_body))
-        send_all(httpx.Client(transport=transport), exchanges)
-        recorded_by = "RecordingTransport"
-    else:
-        record_ours_at_once(ours, exchanges, answers)
-        recorded_by = "Recorder + one save_cassette (see the note)"
+    transport = RecordingTransport(ours, inner=httpx.MockTransport(answers.by_body))
+    with httpx.Client(transport=transport) as client:
+        send_all(client, exchanges)
     seconds["ours"] = time.perf_counter() - start
 
     vcrpy = folder / f"lookup-{count}-vcrpy.yaml"
@@ -642,7 +606,7 @@ def record_lookup_cassettes(
         ):
             send_all(httpx.Client(transport=httpx.MockTransport(answers.by_body)), exchanges)
         seconds["cassetter"] = time.perf_counter() - start
-    return LookupCassettes(ours, vcrpy, cassetter_path, seconds, recorded_by)
+    return LookupCassettes(ours, vcrpy, cassetter_path, seconds)
 
 
 @dataclass
@@ -652,7 +616,6 @@ class LookupResult:
     requests: dict[str, int]
     files: dict[str, int]
     record_seconds: dict[str, float]
-    ours_recorded_by: str
 
 
 Replaying = tuple[httpx.Client, contextlib.ExitStack]
@@ -727,9 +690,7 @@ def lookup_rows(
     return rows, sent
 
 
-def section_lookup(
-    folder: Path, sizes: Sequence[int], rounds: dict[int, int], full_record: bool
-) -> list[str]:
+def section_lookup(folder: Path, sizes: Sequence[int], rounds: dict[int, int]) -> list[str]:
     print(
         "\n## 3. Per-request replay cost: N interactions, distinct ~5 KB JSON prompts, one URL, "
         "~5 KB SSE answers, replayed in recorded order\n"
@@ -737,18 +698,14 @@ def section_lookup(
     results = []
     for count in sizes:
         exchanges = make_exchanges(count)
-        cassettes = record_lookup_cassettes(folder, exchanges, full_record)
+        cassettes = record_lookup_cassettes(folder, exchanges)
         rows, sent = lookup_rows(exchanges, cassettes)
         requests = {tool: len(exchanges_sent) for tool, exchanges_sent in sent.items()}
         run_rounds(list(rows.values()), rounds[count])
         files = {"ours": cassettes.ours.stat().st_size, "vcrpy": cassettes.vcrpy.stat().st_size}
         if cassettes.cassetter is not None:
             files["cassetter"] = cassettes.cassetter.stat().st_size
-        results.append(
-            LookupResult(
-                count, rows, requests, files, cassettes.record_seconds, cassettes.ours_recorded_by
-            )
-        )
+        results.append(LookupResult(count, rows, requests, files, cassettes.record_seconds))
     prompt = len(make_exchanges(1)[0].body)
     per_size = ", ".join(f"{n:,}: {rounds[n]}" for n in sizes)
     print(f"Prompt body {prompt:,} B. Rounds per N: {per_size}.\n")
@@ -791,13 +748,6 @@ def section_lookup(
         for n in sizes
         if n > VCRPY_SAMPLE
     ]
-    for result in results:
-        if result.ours_recorded_by != "RecordingTransport":
-            notes.append(
-                f"ours at N={result.count:,} was recorded by {result.ours_recorded_by}: "
-                "RecordingTransport writes the cassette whole (atomically) as each request "
-                "ends, so recording N interactions writes O(N²) bytes; --full-record times it"
-            )
     print("\n" + "\n".join(f"- {note}" for note in notes))
     return lines
 
@@ -918,11 +868,6 @@ VERSIONS = (
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="few runs and rounds, a smoke test")
-    parser.add_argument(
-        "--full-record",
-        action="store_true",
-        help="record the 1,000-interaction cassette through RecordingTransport too (minutes)",
-    )
     return parser.parse_args(argv)
 
 
@@ -939,7 +884,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rig = record_load_cassettes(folder)
         lines += section_load(rig, 3 if quick else 9)
         lookup_rounds = {10: 3, 100: 3, 1_000: 1} if quick else {10: 9, 100: 7, 1_000: 5}
-        lines += section_lookup(folder, LOOKUP_SIZES, lookup_rounds, args.full_record)
+        lines += section_lookup(folder, LOOKUP_SIZES, lookup_rounds)
         lines += section_throughput(rig, 3 if quick else 7, 2 if quick else 5)
     print("\n## Targets\n")
     for line in lines:

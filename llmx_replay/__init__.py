@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         OptionError,
         SecretInCassette,
         SSEDecodeError,
+        TornCassetteWarning,
         UnsupportedOperation,
         UnsupportedWireFormat,
     )
@@ -122,6 +123,7 @@ __all__ = [
     "ServerSentEvent",
     "StreamMode",
     "SystemClock",
+    "TornCassetteWarning",
     "UnsupportedOperation",
     "UnsupportedWireFormat",
     "VirtualClock",
@@ -171,6 +173,7 @@ _LAZY = {
     "SSEDecoder": "llmx_replay.stream._sse",
     "Scrubber": "llmx_replay.cassette",
     "SecretInCassette": "llmx_replay._exceptions",
+    "TornCassetteWarning": "llmx_replay._exceptions",
     "ServerSentEvent": "llmx_replay.stream._sse",
     "StreamMode": "llmx_replay.stream._pipeline",
     "SystemClock": "llmx_replay._clock",

@@ -42,6 +42,10 @@ class InputError(LlmxReplayError):
         return (type(self), (self.source, self.problem, self.field))
 
 
+class TornCassetteWarning(UserWarning):
+    """A cassette ends in an interaction cut off mid-write, which was left out."""
+
+
 class OptionError(InputError, ValueError):
     """An option was given a value it cannot take.
 
@@ -233,21 +237,48 @@ class NoMatchingInteraction(LlmxReplayError):
 
 _SHOWN_VALUE = 80
 
-KEY_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("an Anthropic API key", re.compile(r"(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{16,}")),
-    ("an OpenAI-style API key", re.compile(r"(?<![A-Za-z0-9_-])sk-(?!ant-)[A-Za-z0-9_-]{20,}")),
-    ("a Google API key", re.compile(r"AIza[0-9A-Za-z_-]{35}")),
-    ("a Groq API key", re.compile(r"(?<![A-Za-z0-9_])gsk_[A-Za-z0-9]{20,}")),
-    ("an AWS access key id", re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")),
-    ("a bearer token", re.compile(r"bearer\s+[A-Za-z0-9._~+/-]{16,}=*", re.IGNORECASE)),
+
+class KeyShape(NamedTuple):
+    """What one kind of API key or token looks like."""
+
+    what: str
+    pattern: re.Pattern[str]
+    starts: tuple[str, ...]
+    """What every match starts with, exactly (in any case when the pattern ignores case):
+    a text without it holds no such key, which a substring search tells fast."""
+
+
+KEY_SHAPES: tuple[KeyShape, ...] = (
+    KeyShape(
+        "an Anthropic API key",
+        re.compile(r"(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{16,}"),
+        ("sk-ant-",),
+    ),
+    KeyShape(
+        "an OpenAI-style API key",
+        re.compile(r"(?<![A-Za-z0-9_-])sk-(?!ant-)[A-Za-z0-9_-]{20,}"),
+        ("sk-",),
+    ),
+    KeyShape("a Google API key", re.compile(r"AIza[0-9A-Za-z_-]{35}"), ("AIza",)),
+    KeyShape("a Groq API key", re.compile(r"(?<![A-Za-z0-9_])gsk_[A-Za-z0-9]{20,}"), ("gsk_",)),
+    KeyShape(
+        "an AWS access key id",
+        re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])"),
+        ("AKIA", "ASIA"),
+    ),
+    KeyShape(
+        "a bearer token",
+        re.compile(r"bearer\s+[A-Za-z0-9._~+/-]{16,}=*", re.IGNORECASE),
+        ("bearer",),
+    ),
 )
 """What API keys and tokens look like: never written to a cassette, never shown in a message."""
 
 
 def mask_secrets(text: str) -> str:
     """`text` with whatever looks like a key or token cut to its first characters."""
-    for _, shape in KEY_SHAPES:
-        text = shape.sub(lambda found: found.group(0)[:6] + "…<redacted>", text)
+    for shape in KEY_SHAPES:
+        text = shape.pattern.sub(lambda found: found.group(0)[:6] + "…<redacted>", text)
     return text
 
 

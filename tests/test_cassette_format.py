@@ -626,8 +626,8 @@ def test_a_newer_format_is_refused_naming_the_field() -> None:
 
 def test_an_unknown_vcrpy_version_is_refused_naming_the_field() -> None:
     text = one_interaction_text()
-    assert text.endswith("version: 1\n")
-    error = load_error(text.replace("version: 1\n", "version: 2\n"))
+    assert text.count("\nversion: 1\n") == 1
+    error = load_error(text.replace("\nversion: 1\n", "\nversion: 2\n"))
 
     assert error.field == "version"
     assert "2" in error.problem
@@ -648,6 +648,9 @@ SIZE = len(SSE_BODY)
         pytest.param(f"{SIZE - 14} 14.5", "10 20", "chunk_bytes", id="size-not-whole"),
         pytest.param(f"{SIZE - 14} 14", "10 later", "chunk_ms", id="time-not-a-number"),
         pytest.param(f"{SIZE - 14} 14", "10 nan", "chunk_ms", id="time-nan"),
+        pytest.param(f"{SIZE - 14} 14", "inf 20", "chunk_ms", id="time-infinite"),
+        pytest.param(f"{SIZE - 14} 14", "10 -1", "chunk_ms", id="time-negative"),
+        pytest.param(f"{SIZE - 14} 14", "10 86400001", "chunk_ms", id="time-past-a-day"),
         pytest.param(f"{SIZE + 1} -1", "10 20", "chunk_bytes", id="negative-size"),
     ],
 )

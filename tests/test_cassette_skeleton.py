@@ -87,7 +87,7 @@ def typed(value: Any) -> Any:
 
 
 def skeleton_of(document: Any) -> tuple[str, list[bytes]]:
-    data = f"{_yaml.MARKER}\n{_yaml.dump_fragment(document)}".encode()
+    data = _yaml.MARKER.encode() + b"\n" + _yaml.dump_fragment(document)
     blocks: list[bytes] = []
     return _yaml._cut_blocks(data, blocks).decode(), blocks
 
@@ -205,8 +205,38 @@ def test_cassettes_written_here_take_the_fast_way(path: Path) -> None:
         "a: 2026-11-26\n",
         "a: 1\na: 2\n",
         "- - nested\n",
+        "a: b\r\nc: d\r\n",
+        "a: b\u2028c\n",
+        "a: b\x85c\n",
+        "a: \x01\n",
+        "a:\n- b\n\xa0\n",
     ],
 )
 def test_gives_up_on_what_it_does_not_take(text: str) -> None:
     with pytest.raises(NotSimple):
         load_skeleton(text, [])
+
+
+def test_comment_lines_between_sequence_items_are_read_the_fast_way() -> None:
+    text = (
+        "# llmx-replay cassette\n"
+        "interactions:\n"
+        "- request:\n"
+        "    method: POST\n"
+        "  response:\n"
+        "    status: 200\n"
+        "# end of interaction 1\n"
+        "- request:\n"
+        "    method: GET\n"
+        "# end of interaction 2\n"
+        "version: 1\n"
+    )
+    assert typed(load_skeleton(text, [])) == typed(yaml.safe_load(text))
+
+
+def test_each_empty_container_read_is_a_new_one() -> None:
+    document = load_skeleton("a: []\nb: []\nc: {}\nd:\n- {}\n- {}\n", [])
+
+    assert document == {"a": [], "b": [], "c": {}, "d": [{}, {}]}
+    assert document["a"] is not document["b"]
+    assert document["d"][0] is not document["d"][1]

@@ -29,7 +29,7 @@ def written(body: bytes = BODY) -> bytes:
             status=200, headers=[("content-type", "text/event-stream")], body=body
         ),
     )
-    return cassette_yaml([interaction_yaml(interaction)], None).encode()
+    return cassette_yaml([interaction_yaml(interaction)], None)
 
 
 EDITS = st.lists(

@@ -25,7 +25,7 @@ from llmx_replay import (
     use_cassette,
 )
 from llmx_replay._exceptions import InputError
-from llmx_replay.cassette import load_cassette
+from llmx_replay.cassette import _yaml, load_cassette
 from llmx_replay.cli import cli
 from llmx_replay.models import (
     ErrorEvent,
@@ -51,6 +51,29 @@ ALIAS_BOMB = "".join(_level(index) for index in range(len(LEVELS))) + (
     '- request: {method: POST, uri: "http://x/v1/chat/completions", parsed_body: *i}\n'
     '  response: {status: {code: 200, message: *i}, body: {string: "data: [DONE]\\n\\n"}}\n'
 )
+
+
+def test_an_alias_bomb_behind_the_fast_readers_marker_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.yaml"
+    path.write_text(f"{_yaml.MARKER}\n{ALIAS_BOMB}")
+    with pytest.raises(InputError) as caught:
+        load_cassette(path)
+    assert str(caught.value).startswith(f"{path}: its YAML aliases expand to more than")
+
+
+def test_a_body_holding_an_ampersand_is_not_searched_for_aliases(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Of a file written here, only what is left once the bodies are cut out can hold
+    anchors; the fast reader takes none."""
+
+    def never(document: object) -> int:
+        raise AssertionError("sized for aliases")
+
+    monkeypatch.setattr(_yaml, "_expanded_size", never)
+    data = f"{_yaml.MARKER}\nbody: |-\n  a & b\n  *c\n".encode()
+
+    assert _yaml.load(data) == {"body": b"a & b\n*c"}
 
 
 def gzip_cassette(path: Path, body: bytes) -> Path:

@@ -16,6 +16,7 @@ from llmx_replay.cassette import (
     RecordedResponse,
     RequestKey,
 )
+from llmx_replay.cassette._match import recorded_keys
 
 CHAT_URL = "http://127.0.0.1:9/v1/chat/completions"
 SSE_BODY = b'data: {"choices":[{"delta":{"content":"Bonjour"}}]}\n\ndata: [DONE]\n\n'
@@ -281,6 +282,30 @@ def test_a_different_model_or_url_or_method_does_not_match() -> None:
     assert take(index, chat_body("Say hello"), url=CHAT_URL.replace("/v1/", "/v2/")) is None
     assert take(index, chat_body("Say hello"), method="PUT") is None
     assert take(index, chat_body("Say hello")) == 0
+
+
+def test_indexes_sharing_recorded_keys_each_play_their_own() -> None:
+    recorded = [interaction("Say hello"), interaction("Say hello")]
+    first = index_of(*recorded)
+    second = InteractionIndex(recorded, BodyCanonicalizer(), keys=first.keys)
+
+    assert take(first, chat_body("Say hello")) == 0
+    assert take(second, chat_body("Say hello")) == 0
+    assert (first.unplayed(), second.unplayed()) == ([1], [1])
+    assert second.has(key(chat_body("Say hello")))
+    assert take(first, chat_body("Say hello")) == 1
+    assert not first.has(key(chat_body("Say hello")))
+
+
+def test_recorded_keys_are_the_canonicalizers_with_urls_in_the_url_form() -> None:
+    recorded = [interaction("one"), interaction("two", uri=CHAT_URL + "?session=1")]
+
+    def without_query(url: str) -> str:
+        return url.split("?")[0]
+
+    keys = recorded_keys(recorded, BodyCanonicalizer(), without_query)
+
+    assert keys == {key(chat_body("one")): (0,), key(chat_body("two")): (1,)}
 
 
 def test_ignored_paths_apply_to_the_index() -> None:

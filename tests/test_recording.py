@@ -952,3 +952,60 @@ def test_recording_appends_to_a_vcrpy_yaml_cassette_that_vcrpy_still_reads(
     requests, responses = deserialize(path.read_text(encoding="utf-8"), yamlserializer)
     assert len(requests) == len(responses) == 2
     assert [json.loads(request.body) for request in requests] == [BODY, new_body]
+
+
+# --------------------------------------------------------------------------------------------
+# The network transport: its TLS context is built before the first request
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_recording_over_the_network_builds_its_tls_context_before_the_first_request(
+    tmp_path: Path, flavour: Flavour, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[str] = []
+    real = httpx.create_ssl_context
+
+    def counted() -> Any:
+        built.append("context")
+        return real()
+
+    monkeypatch.setattr(httpx, "create_ssl_context", counted)
+    transport = RecordingTransport(tmp_path / "c.yaml")
+    assert built == ["context"]
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, content=b"data: [DONE]\n\n", headers=SSE_HEADERS)
+
+    # httpx's default transports, as the recorder builds them, answered without a network.
+    if flavour == "sync":
+        monkeypatch.setattr(httpx.HTTPTransport, "handle_request", lambda self, r: answer(r))
+        with httpx.Client(transport=transport) as client:
+            client.post(URL, json=BODY)
+    else:
+
+        async def handle(self: Any, request: httpx.Request) -> httpx.Response:
+            return answer(request)
+
+        monkeypatch.setattr(httpx.AsyncHTTPTransport, "handle_async_request", handle)
+
+        async def ask() -> None:
+            async with httpx.AsyncClient(transport=transport) as client:
+                await client.post(URL, json=BODY)
+
+        asyncio.run(ask())
+    assert len(sent) == 1
+    assert built == ["context"]  # none in the request: its timing is the provider's
+
+
+def test_a_cassette_that_only_replays_builds_no_tls_context(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[str] = []
+    monkeypatch.setattr(httpx, "create_ssl_context", lambda: built.append("context"))
+    path = tmp_path / "c.yaml"
+    path.write_text("interactions: []\nversion: 1\n")
+    CassetteTransport(path, record_mode="none")
+    assert built == []

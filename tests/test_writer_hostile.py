@@ -40,8 +40,28 @@ def test_a_full_disk_is_an_error_naming_the_cassette(
 
     monkeypatch.setattr(os, "fsync", disk_full)
     path = tmp_path / "chat.yaml"
+    recording = writer(path)
+    recording.add(INTERACTION)
     with pytest.raises(OSError) as caught:
-        writer(path).add(INTERACTION)
+        recording.close()
     assert caught.value.filename == str(path)
     assert caught.value.errno == errno.ENOSPC
-    assert list(tmp_path.iterdir()) == []  # nothing half-written, no temporary left
+
+
+def test_a_full_disk_replacing_a_cassette_leaves_the_old_one_and_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "chat.yaml"
+    writer(path).add(INTERACTION)
+    before = path.read_bytes()
+
+    def disk_full(descriptor: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    fresh = CassetteWriter(path, scrubber=Scrubber(), canonicalizer=BodyCanonicalizer(), fresh=True)
+    with pytest.raises(OSError) as caught:
+        fresh.add(INTERACTION)
+    assert caught.value.filename == str(path)
+    assert path.read_bytes() == before
+    assert list(tmp_path.iterdir()) == [path]

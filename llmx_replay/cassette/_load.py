@@ -7,6 +7,7 @@ decoded; every problem names the file and the field.
 
 import math
 import os
+import warnings
 import zlib
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,10 @@ from urllib.parse import urlsplit
 import orjson
 import yaml
 
-from llmx_replay._exceptions import InputError
+from llmx_replay._exceptions import InputError, TornCassetteWarning
 from llmx_replay._files import read_file
 from llmx_replay.cassette import _yaml
+from llmx_replay.cassette._layout import without_torn_tail
 from llmx_replay.cassette._model import (
     Cassette,
     CassetteMetadata,
@@ -41,7 +43,18 @@ def looks_like_sse(data: bytes) -> bool:
 
 
 def parse_cassette(data: bytes, source: str) -> Cassette:
-    """Parse a cassette file's bytes; `source` names the file in errors."""
+    """Parse a cassette file's bytes; `source` names the file in errors.
+
+    An interaction cut off mid-write at the end of the file is left out, with a warning.
+    """
+    data, torn = without_torn_tail(data)
+    if torn:
+        warnings.warn(
+            f"{source}: left out its last {torn:,} bytes, an interaction cut off mid-write "
+            "(its recording process was stopped while writing it); record it again",
+            TornCassetteWarning,
+            stacklevel=2,
+        )
     document = _parse_document(data, source)
     if not isinstance(document, dict):
         raise InputError(source, "neither an SSE body nor a cassette (no mapping at the top)")
@@ -263,16 +276,19 @@ def _chunks(
     if sizes_text is None and offsets_text is None:
         return None
     try:
-        sizes = [int(size) for size in str(sizes_text).split()]
+        sizes = list(map(int, str(sizes_text).split()))
     except ValueError:
         sizes = [-1]
-    if any(size < 0 for size in sizes):
+    if min(sizes, default=0) < 0:
         raise InputError(source, "expected byte counts", _field(field, "chunk_bytes"))
     try:
-        offsets = [float(offset) for offset in str(offsets_text).split()]
+        offsets = list(map(float, str(offsets_text).split()))
     except ValueError:
         offsets = [math.nan]
-    if not all(math.isfinite(offset) and 0 <= offset <= MAX_RECORDED_MS for offset in offsets):
+    # The sum is not finite when an offset is not (infinite, or not a number).
+    if offsets and not (
+        math.isfinite(sum(offsets)) and min(offsets) >= 0 and max(offsets) <= MAX_RECORDED_MS
+    ):
         raise InputError(source, _MILLISECONDS, _field(field, "chunk_ms"))
     if len(sizes) != len(offsets):
         raise InputError(
@@ -295,9 +311,12 @@ def _headers(value: Any, source: str, field: str) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     for name, values in _mapping(value, source, field).items():
         for item in values if isinstance(values, list) else [values]:
-            if not isinstance(item, str | int | float):
-                raise InputError(source, "a header value must be a string", f"{field}.{name}")
-            pairs.append((str(name), str(item)))
+            # Checked for a string first: a check against the union costs several times more.
+            if type(item) is not str:
+                if not isinstance(item, str | int | float):
+                    raise InputError(source, "a header value must be a string", f"{field}.{name}")
+                item = str(item)
+            pairs.append((str(name), item))
     return pairs
 
 

@@ -8,7 +8,7 @@ order (a recorded 429 then 200 replays as a retry).
 import json
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -245,36 +245,74 @@ def _differences(recorded: Any, requested: Any, path: str, found: list[FieldDiff
         found.append(FieldDifference(path, recorded, requested))
 
 
+RecordedKeys = Mapping[RequestKey, tuple[int, ...]]
+"""The request key of each recorded interaction, with the positions recorded for it in order."""
+
+
+def recorded_keys(
+    interactions: Sequence[Interaction],
+    canonicalizer: BodyCanonicalizer,
+    url_form: Callable[[str], str] = str,
+) -> RecordedKeys:
+    """The keys `interactions` are found by: `canonicalizer`'s, with URLs in `url_form`."""
+    positions: dict[RequestKey, list[int]] = {}
+    urls: dict[str, str] = {}  # a cassette asks few URLs, each made canonical once
+    for position, interaction in enumerate(interactions):
+        request = interaction.request
+        url = urls.get(request.uri)
+        if url is None:
+            url = urls[request.uri] = canonical_url(url_form(request.uri))
+        key = RequestKey(request.method.upper(), url, canonicalizer.canonical(request.body))
+        positions.setdefault(key, []).append(position)
+    return {key: tuple(recorded) for key, recorded in positions.items()}
+
+
 class InteractionIndex:
-    """Recorded interactions by request key, each key's interactions in recorded order."""
+    """Recorded interactions by request key, each key's interactions in recorded order.
+
+    What it has played is its own; its `keys` may be shared by indexes of the same
+    interactions, matched the same way.
+    """
 
     def __init__(
         self,
         interactions: Sequence[Interaction],
         canonicalizer: BodyCanonicalizer,
         url_form: Callable[[str], str] = str,
+        *,
+        keys: RecordedKeys | None = None,
     ) -> None:
-        """`url_form` turns a URL into what matching compares (e.g. without secrets)."""
+        """`url_form` turns a URL into what matching compares (e.g. without secrets).
+
+        `keys`, when given, must be `recorded_keys` of the same arguments.
+        """
         self._interactions = interactions
         self._canonicalizer = canonicalizer
         self._url_form = url_form
-        self._unplayed: dict[RequestKey, deque[int]] = {}
-        for position, interaction in enumerate(interactions):
-            request = interaction.request
-            key = canonicalizer.key(request.method, url_form(request.uri), request.body)
-            self._unplayed.setdefault(key, deque()).append(position)
+        self.keys = recorded_keys(interactions, canonicalizer, url_form) if keys is None else keys
+        self._unplayed: dict[RequestKey, deque[int]] = {}  # a key's, once asked for
         self.played: set[int] = set()
+
+    def _waiting(self, key: RequestKey) -> deque[int]:
+        """The positions recorded for `key` that are not played yet, in recorded order."""
+        waiting = self._unplayed.get(key)
+        if waiting is None:
+            # Threads asking for a key at once all take from the one deque that is kept.
+            waiting = self._unplayed.setdefault(key, deque(self.keys.get(key, ())))
+        return waiting
 
     def has(self, key: RequestKey) -> bool:
         """Whether an unplayed interaction is recorded for `key`."""
-        return bool(self._unplayed.get(key))
+        return key in self.keys and bool(self._waiting(key))
 
     def take(self, key: RequestKey) -> int | None:
         """The position of the next unplayed interaction recorded for `key`, now played."""
-        waiting = self._unplayed.get(key)
-        if not waiting:
+        if key not in self.keys:
             return None
-        position = waiting.popleft()
+        try:
+            position = self._waiting(key).popleft()
+        except IndexError:
+            return None
         self.played.add(position)
         return position
 

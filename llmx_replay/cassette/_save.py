@@ -17,6 +17,7 @@ except ImportError:  # pragma: no cover - Windows
 
 from llmx_replay._exceptions import SecretInCassette
 from llmx_replay.cassette import _yaml
+from llmx_replay.cassette._layout import end_line
 from llmx_replay.cassette._load import FORMAT
 from llmx_replay.cassette._model import (
     Cassette,
@@ -29,7 +30,7 @@ from llmx_replay.cassette._scrub import find_secrets
 
 
 def _milliseconds(value: float) -> str:
-    return f"{value:.3f}".rstrip("0").rstrip(".")
+    return repr(round(value, 3)).removesuffix(".0")
 
 
 def _headers(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
@@ -40,10 +41,12 @@ def _headers(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
 
 
 def _text_or_bytes(body: bytes) -> Any:
-    try:
-        return _yaml.Block(body.decode())
-    except UnicodeDecodeError:
-        return body  # written as !!binary
+    if not body.isascii():
+        try:
+            body.decode()
+        except UnicodeDecodeError:
+            return body  # written as !!binary
+    return _yaml.Block(body)
 
 
 def _request_body(body: bytes | None) -> Any:
@@ -55,7 +58,7 @@ def _request_body(body: bytes | None) -> Any:
         return _text_or_bytes(body)
     # Stored indented so that a reviewer can read the conversation; replay compares by meaning.
     try:
-        return _yaml.Block(orjson.dumps(parsed, option=orjson.OPT_INDENT_2).decode())
+        return _yaml.Block(orjson.dumps(parsed, option=orjson.OPT_INDENT_2))
     except orjson.JSONEncodeError:  # nested deeper than orjson writes: kept as it came
         return _text_or_bytes(body)
 
@@ -63,7 +66,7 @@ def _request_body(body: bytes | None) -> Any:
 def _request(request: RecordedRequest) -> dict[str, Any]:
     body = _request_body(request.body)
     headers = request.headers
-    if isinstance(body, _yaml.Block) and body.text.encode() != request.body:
+    if isinstance(body, _yaml.Block) and body.data != request.body:
         # The body is stored reformatted, so its recorded length no longer holds.
         headers = [(name, value) for name, value in headers if name.lower() != "content-length"]
     return {
@@ -99,31 +102,32 @@ def _interaction(interaction: Interaction) -> dict[str, Any]:
     return {"request": _request(interaction.request), "response": _response(interaction.response)}
 
 
-def interaction_yaml(interaction: Interaction) -> str:
-    """One interaction as an item of the file's `interactions` list.
-
-    A cassette's text is put together from these, so that adding an interaction to a long
-    cassette costs that interaction, not the whole cassette again.
-    """
-    return _yaml.dump_fragment([_interaction(interaction)])
+def interaction_yaml(interaction: Interaction) -> bytes:
+    """One interaction as an item of the file's `interactions` list, without its end line."""
+    document = [_interaction(interaction)]
+    return _yaml.dump_fast(document) or _yaml.dump_fragment(document)
 
 
-def cassette_yaml(interactions: list[str], metadata: CassetteMetadata | None) -> str:
+def cassette_yaml(interactions: list[bytes], metadata: CassetteMetadata | None) -> bytes:
     """The file text from its interactions' YAML (see `interaction_yaml`) and metadata.
 
-    It holds vcrpy's `interactions` and `version`, with llmx-replay's additions beside them.
+    It holds vcrpy's `interactions` and `version`, with llmx-replay's additions beside them,
+    in the layout that lets one more interaction be appended (`_layout`).
     """
     extras: dict[str, Any] = {"format": FORMAT}
     if metadata is not None:
         extras.update(metadata.model_dump(exclude_none=True))
-    listed = "interactions:\n" + "".join(interactions) if interactions else "interactions: []\n"
-    tail = _yaml.dump_fragment({"llmx_replay": extras, "version": 1})
-    return f"{_yaml.MARKER}\n{listed}{tail}"
+    head = _yaml.dump_fragment({"llmx_replay": extras, "version": 1})
+    if not interactions:
+        return b"%s\n%sinteractions: []\n" % (_yaml.MARKER.encode(), head)
+    listed = [text + end_line(number).encode() for number, text in enumerate(interactions, start=1)]
+    return b"".join([_yaml.MARKER.encode(), b"\n", head, b"interactions:\n", *listed])
 
 
 def dumps(cassette: Cassette) -> str:
     """The cassette's file text."""
-    return cassette_yaml([interaction_yaml(i) for i in cassette.interactions], cassette.metadata)
+    texts = [interaction_yaml(i) for i in cassette.interactions]
+    return cassette_yaml(texts, cassette.metadata).decode()
 
 
 def save_cassette(path: Path, cassette: Cassette) -> None:
@@ -131,11 +135,16 @@ def save_cassette(path: Path, cassette: Cassette) -> None:
     secrets = find_secrets(cassette)
     if secrets:
         raise SecretInCassette(str(path), secrets)
-    write_atomically(path, dumps(cassette).encode())
+    texts = [interaction_yaml(i) for i in cassette.interactions]
+    write_atomically(path, cassette_yaml(texts, cassette.metadata))
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that a reader sees the old file or the new one, whole."""
+def write_atomically(path: Path, data: bytes, *, sync: bool = True) -> None:
+    """Replace `path` with `data` so that a reader sees the old file or the new one, whole.
+
+    `sync`: put the data on the disk before it replaces the old file, so that a power cut
+    cannot leave neither. Without it, the caller syncs the file later (`flush_to_disk`).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
@@ -145,7 +154,8 @@ def write_atomically(path: Path, data: bytes) -> None:
             os.fchmod(stream.fileno(), _file_mode(path))
             stream.write(data)
             stream.flush()
-            os.fsync(stream.fileno())
+            if sync:
+                os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException as error:
         Path(temporary).unlink(missing_ok=True)

@@ -157,11 +157,51 @@ def _scan(text: str, where: str) -> list[str]:
     seen = {text, unquote_plus(text)}
     if "\\u" in text:
         seen.add(_JSON_ESCAPE.sub(lambda match: chr(int(match.group(1), 16)), text))
-    return [
-        f"{where}: holds {what}"
-        for what, shape in KEY_SHAPES
-        if any(shape.search(variant) for variant in seen)
-    ]
+    kinds = {what for variant in seen for what in _kinds_of_key(variant)}
+    return [f"{where}: holds {shape.what}" for shape in KEY_SHAPES if shape.what in kinds]
+
+
+# Each shape, whether it ignores case, and what its matches start with (lowered, as bytes,
+# for a shape that ignores case).
+_SEARCHES = tuple(
+    (shape, bool(shape.pattern.flags & re.IGNORECASE), [s.lower().encode() for s in shape.starts])
+    for shape in KEY_SHAPES
+)
+
+
+def _kinds_of_key(text: str) -> list[str]:
+    """What kinds of key `text` holds.
+
+    A pattern is tried only where a key can start, found by substring search: a long body
+    is then read at the speed of that search, not of the patterns.
+    """
+    found: list[str] = []
+    lowered: bytes | None = None
+    for shape, caseless, lowered_starts in _SEARCHES:
+        if caseless:
+            # Lowered as bytes: ASCII only, as fast as a copy.
+            if lowered is None:
+                lowered = text.encode(errors="replace").lower()
+            for start in lowered_starts:
+                if start in lowered and shape.pattern.search(text):
+                    found.append(shape.what)
+                    break
+            continue
+        for start_text in shape.starts:
+            if _matches_from(shape.pattern, text, start_text):
+                found.append(shape.what)
+                break
+    return found
+
+
+def _matches_from(pattern: re.Pattern[str], text: str, start: str) -> bool:
+    """Whether `pattern` matches `text` where `start` occurs."""
+    position = text.find(start)
+    while position >= 0:
+        if pattern.match(text, position):
+            return True
+        position = text.find(start, position + 1)
+    return False
 
 
 def _scan_message(
@@ -170,9 +210,27 @@ def _scan_message(
     found: list[str] = []
     for name, value in message.headers:
         found += _scan(value, f"{where}.headers.{name}")
-    if body:
+    if body and _may_hold_key(body):
         found += _scan(body.decode(errors="replace"), f"{where}.body")
     return found
+
+
+_STARTS = {start.lower().encode() for shape in KEY_SHAPES for start in shape.starts}
+# A text with "sk-ant-" in it has "sk-": only the shortest of such starts is searched for.
+_LOWERED_STARTS = tuple(
+    start for start in _STARTS if not any(other in start for other in _STARTS - {start})
+)
+
+
+def _may_hold_key(data: bytes) -> bool:
+    """Whether `data` holds what a key starts with, or an escape that could hide one.
+
+    Bodies are long: a few substring searches of their bytes clear nearly all of them.
+    """
+    if b"%" in data or b"\\u" in data:
+        return True
+    lowered = data.lower()
+    return any(start in lowered for start in _LOWERED_STARTS)
 
 
 def find_secrets(cassette: Cassette) -> list[str]:

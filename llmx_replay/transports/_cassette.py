@@ -1,5 +1,6 @@
 """The transport most tests use: one cassette file, replayed or recorded by record mode."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -7,11 +8,11 @@ import httpx
 
 from llmx_replay._exceptions import InputError, NoMatchingInteraction
 from llmx_replay._options import RecordMode, RecordPolicy, ReplayOptions
-from llmx_replay.cassette._load import load_cassette
 from llmx_replay.cassette._match import BodyCanonicalizer
 from llmx_replay.cassette._model import Cassette, Interaction, RecordedResponse
 from llmx_replay.cassette._scrub import Scrubber
 from llmx_replay.cassette._writer import CassetteWriter, RunLedger
+from llmx_replay.transports._loaded import LOADED
 from llmx_replay.transports._record import Recorder
 from llmx_replay.transports._replay import Player
 
@@ -46,7 +47,7 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     ) -> None:
         self.path = Path(path)
         existed = self.path.exists()
-        on_disk = load_cassette(self.path) if existed and max_age is not None else None
+        on_disk = LOADED.load(self.path) if existed and max_age is not None else None
         recorded_at = _recorded_at(on_disk) if on_disk is not None else None
         too_old = None
         if recorded_at is not None and max_age is not None:
@@ -58,7 +59,7 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             raise too_old
         options = options or ReplayOptions()
         loaded = (
-            (on_disk or load_cassette(self.path))
+            (on_disk or LOADED.load(self.path))
             if policy.loads
             else Cassette(interactions=[], source_format="llmx-replay")
         )
@@ -72,7 +73,7 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             ledger=run_ledger,
             replace=policy.renews,
         )
-        self._recorder = Recorder(self.writer.add, inner)
+        self._recorder = Recorder(self.writer.add, inner, ready=policy.records)
         self.requests: list[httpx.Request] = []
         self.misses: list[NoMatchingInteraction] = []
         self.intercepting = False
@@ -165,10 +166,16 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self.writer.add(interaction)
 
     def close(self) -> None:
-        self._recorder.close()
+        try:
+            self._recorder.close()
+        finally:
+            self.writer.close()
 
     async def aclose(self) -> None:
-        await self._recorder.aclose()
+        try:
+            await self._recorder.aclose()
+        finally:
+            await asyncio.to_thread(self.writer.close)
 
 
 def _recorded_at(cassette: Cassette) -> datetime | None:

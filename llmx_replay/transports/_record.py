@@ -7,6 +7,7 @@ when the caller closes the response early or is cancelled; a recording cut short
 
 import asyncio
 import re
+import ssl
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -213,23 +214,40 @@ def _recorded_request(request: httpx.Request, body: bytes) -> RecordedRequest:
 
 
 class Recorder:
-    """Sends requests through `inner` and records each exchange into `sink`."""
+    """Sends requests through `inner` and records each exchange into `sink`.
+
+    Without `inner`, requests go through httpx's own transports, sync or async as the
+    client is, sharing one TLS context. `ready`: build that context now (it takes tens of
+    milliseconds), not in the first request, whose timing is recorded.
+    """
 
     def __init__(
-        self, sink: Sink, inner: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None
+        self,
+        sink: Sink,
+        inner: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
+        *,
+        ready: bool = False,
     ) -> None:
         self._sink = sink
         self._inner = inner
         self._default_sync: httpx.BaseTransport | None = None
         self._default_async: httpx.AsyncBaseTransport | None = None
+        self._tls: ssl.SSLContext | None = None
+        if inner is None and ready:
+            self._tls = httpx.create_ssl_context()
         self._recordings: list[_Recording] = []
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._tls is None:
+            self._tls = httpx.create_ssl_context()
+        return self._tls
 
     def _sync_inner(self) -> httpx.BaseTransport:
         if isinstance(self._inner, httpx.BaseTransport):
             return self._inner
         if self._inner is not None:
             raise TypeError("this recorder wraps an async transport; use an async client")
-        self._default_sync = self._default_sync or httpx.HTTPTransport()
+        self._default_sync = self._default_sync or httpx.HTTPTransport(verify=self._tls_context())
         return self._default_sync
 
     def _async_inner(self) -> httpx.AsyncBaseTransport:
@@ -237,7 +255,9 @@ class Recorder:
             return self._inner
         if self._inner is not None:
             raise TypeError("this recorder wraps a sync transport; use a sync client")
-        self._default_async = self._default_async or httpx.AsyncHTTPTransport()
+        self._default_async = self._default_async or httpx.AsyncHTTPTransport(
+            verify=self._tls_context()
+        )
         return self._default_async
 
     def handle(
@@ -316,7 +336,7 @@ class RecordingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self.writer = CassetteWriter(
             Path(path), scrubber=scrubber or Scrubber(), canonicalizer=BodyCanonicalizer()
         )
-        self._recorder = Recorder(self.writer.add, inner)
+        self._recorder = Recorder(self.writer.add, inner, ready=True)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         return self._recorder.handle(request)
@@ -325,7 +345,13 @@ class RecordingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return await self._recorder.ahandle(request)
 
     def close(self) -> None:
-        self._recorder.close()
+        try:
+            self._recorder.close()
+        finally:
+            self.writer.close()
 
     async def aclose(self) -> None:
-        await self._recorder.aclose()
+        try:
+            await self._recorder.aclose()
+        finally:
+            await asyncio.to_thread(self.writer.close)

@@ -18,8 +18,12 @@ import orjson
 from llmx_replay._clock import Clock
 from llmx_replay._exceptions import NoMatchingInteraction
 from llmx_replay._options import Faults, Pacing, ReplayOptions
-from llmx_replay.cassette._load import load_cassette
-from llmx_replay.cassette._match import BodyCanonicalizer, InteractionIndex, RequestKey
+from llmx_replay.cassette._match import (
+    BodyCanonicalizer,
+    InteractionIndex,
+    RequestKey,
+    recorded_keys,
+)
 from llmx_replay.cassette._model import (
     BROKE_OFF,
     CANCELLED,
@@ -29,6 +33,7 @@ from llmx_replay.cassette._model import (
     split_events,
 )
 from llmx_replay.cassette._scrub import Scrubber
+from llmx_replay.transports._loaded import LOADED
 
 _DONE_EVENT = re.compile(rb"^data: ?\[DONE\][ \t]*\r?$", re.MULTILINE)
 _HAS_DATA = re.compile(rb"^data(:|\r?$)", re.MULTILINE)
@@ -242,7 +247,16 @@ class Player:
         # parameters are left out of what is compared, on both sides.
         self._url_form = self._scrubber.matchable_url
         self._kept_form_decides = scrubber.changes_requests
-        self.index = InteractionIndex(cassette.interactions, self._canonicalizer, self._url_form)
+        # A cassette read from a file by `LOADED` shares its keys with the other players
+        # of that file that match the same way: the ignored paths and the URL form.
+        keys = LOADED.keys(
+            cassette,
+            (options.ignore, scrubber),
+            lambda: recorded_keys(cassette.interactions, self._canonicalizer, self._url_form),
+        )
+        self.index = InteractionIndex(
+            cassette.interactions, self._canonicalizer, self._url_form, keys=keys
+        )
 
     def _key(self, request: httpx.Request) -> RequestKey | None:
         """What matching compares of `request`; None when a hook keeps it out of cassettes."""
@@ -322,7 +336,7 @@ class ReplayTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         name = "cassette"
         if not isinstance(cassette, Cassette):
             name = str(cassette)
-            cassette = load_cassette(Path(cassette))
+            cassette = LOADED.load(Path(cassette))
         self.player = Player(
             cassette, name=name, options=options or ReplayOptions(), scrubber=scrubber or Scrubber()
         )
