@@ -167,11 +167,11 @@ def _arguments(rng: random.Random, length: int) -> str:
     """A JSON object of at least `length` characters, as a tool's arguments."""
     lines: list[str] = []
     document: dict[str, Any] = {"path": "notes/replay.md", "mode": "overwrite", "lines": lines}
-    text = orjson.dumps(document).decode()
-    while len(text) < length:
+    size = len(orjson.dumps(document).decode())  # in characters, as the text is measured
+    while size < length:  # grown by each line's JSON and its comma, not dumped again
         lines.append(_text(rng, 3, 12))
-        text = orjson.dumps(document).decode()
-    return text
+        size += len(orjson.dumps(lines[-1]).decode()) + (len(lines) > 1)
+    return orjson.dumps(document).decode()
 
 
 def _cut(text: _Text, rng: random.Random, low: int, high: int) -> list[_Text]:
