@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import warnings
 from pathlib import Path
 
@@ -17,11 +18,18 @@ from vcr.serialize import deserialize as vcrpy_deserialize  # type: ignore[impor
 from vcr.serializers import yamlserializer  # type: ignore[import-untyped]
 
 from llmx_replay import TornCassetteWarning
-from llmx_replay.cassette import CassetteWriter, Scrubber, load_cassette, save_cassette
+from llmx_replay.cassette import (
+    CassetteWriter,
+    Scrubber,
+    _layout,
+    _load,
+    load_cassette,
+    save_cassette,
+)
 from llmx_replay.cassette._layout import end_line
 from llmx_replay.cassette._match import BodyCanonicalizer
 from llmx_replay.cassette._model import Cassette, Interaction, RecordedRequest, RecordedResponse
-from llmx_replay.cassette._save import dumps
+from llmx_replay.cassette._save import dumps, interaction_yaml
 
 
 def interaction(number: int, body_events: int = 3) -> Interaction:
@@ -191,14 +199,17 @@ def test_a_full_disk_mid_append_leaves_the_file_as_it_was(
     path = tmp_path / "chat.yaml"
     writer(path).add(interaction(0))
     before = path.read_bytes()
-    real_pwrite = os.pwrite
+    real_write = os.write
+    cassette = path.stat().st_ino
 
-    def half_then_full(descriptor: int, data: bytes, offset: int) -> int:
+    def half_then_full(descriptor: int, data: bytes) -> int:
+        if os.fstat(descriptor).st_ino != cassette:
+            return real_write(descriptor, data)
         if len(data) > 10:
-            return real_pwrite(descriptor, bytes(data)[: len(data) // 2], offset)
+            return real_write(descriptor, bytes(data)[: len(data) // 2])
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(os, "pwrite", half_then_full)
+    monkeypatch.setattr(os, "write", half_then_full)
     with pytest.raises(OSError) as caught:
         writer(path).add(interaction(1, body_events=20))
     assert caught.value.filename == str(path)
@@ -285,3 +296,34 @@ def test_a_writer_killed_at_any_moment_loses_only_the_interaction_it_was_writing
         warnings.simplefilter("ignore", TornCassetteWarning)
         writer(path).add(interaction(-1))
     assert len(vcrpy_bodies(path)) == len(recorded) + 1
+
+
+def test_a_reader_that_meets_an_append_in_progress_reads_it_once_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "chat.yaml"
+    writer(path).add(interaction(0))
+    whole = path.read_bytes()
+    appended = interaction_yaml(interaction(1)) + end_line(2).encode()
+    first_read = threading.Event()
+    real_read = _load.read_file
+
+    def read_and_tell(read: Path) -> bytes:
+        data = real_read(read)
+        first_read.set()
+        return data
+
+    monkeypatch.setattr(_load, "read_file", read_and_tell)
+    loaded: list[Cassette] = []
+    with _layout.directory_lock(tmp_path):  # a writer, halfway through its append
+        path.write_bytes(whole + appended[:100])
+        reader = threading.Thread(target=lambda: loaded.append(load_cassette(path)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            reader.start()
+            first_read.wait()
+            path.write_bytes(whole + appended)
+    reader.join()
+    assert [i.response.body for i in loaded[0].interactions] == [
+        interaction(number).response.body for number in range(2)
+    ]

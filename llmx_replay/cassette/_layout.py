@@ -21,8 +21,15 @@ which readers leave out and the next writer cuts off before it appends.
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from llmx_replay.cassette._yaml import MARKER
 
@@ -110,6 +117,27 @@ def append_point(path: Path) -> AppendPoint | None:
     return AppendPoint(count, size, 0, needs_line_break=bool(tail) and not tail.endswith(b"\n"))
 
 
+@contextmanager
+def directory_lock(folder: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold a lock on `folder`; it leaves no file behind.
+
+    Writers hold it exclusively while they write, so that writers in other processes
+    (pytest-xdist workers) take turns; a reader that finds an interaction being appended
+    holds it `shared` to read the file again once the append is done.
+    """
+    if not shared:
+        folder.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:  # Windows: writers may race, and a reader may see an append half-done
+        yield
+        return
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
+
+
 def append(path: Path, point: AppendPoint, data: bytes) -> None:
     """Write `data` at `point` of the file at `path`, cutting off a torn tail first.
 
@@ -118,13 +146,14 @@ def append(path: Path, point: AppendPoint, data: bytes) -> None:
     """
     if point.needs_line_break:
         data = b"\n" + data
-    descriptor = os.open(path, os.O_WRONLY)
+    descriptor = os.open(path, os.O_WRONLY | getattr(os, "O_BINARY", 0))
     try:
         os.ftruncate(descriptor, point.offset)
+        os.lseek(descriptor, point.offset, os.SEEK_SET)
         view = memoryview(data)
         written = 0
         while written < len(view):
-            written += os.pwrite(descriptor, view[written:], point.offset + written)
+            written += os.write(descriptor, view[written:])
     except BaseException as error:
         os.ftruncate(descriptor, point.offset)
         if isinstance(error, OSError) and error.filename is None:
@@ -141,7 +170,7 @@ def flush_to_disk(path: Path) -> None:
     A file removed meanwhile has nothing left to keep.
     """
     try:
-        descriptor = os.open(path, os.O_RDONLY)
+        descriptor = os.open(path, os.O_WRONLY)  # Windows syncs only what is open for writing
     except FileNotFoundError:
         return
     try:

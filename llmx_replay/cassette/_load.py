@@ -19,7 +19,7 @@ import yaml
 from llmx_replay._exceptions import InputError, TornCassetteWarning
 from llmx_replay._files import read_file
 from llmx_replay.cassette import _yaml
-from llmx_replay.cassette._layout import without_torn_tail
+from llmx_replay.cassette._layout import directory_lock, without_torn_tail
 from llmx_replay.cassette._model import (
     Cassette,
     CassetteMetadata,
@@ -114,8 +114,16 @@ def _metadata(value: Any, source: str) -> CassetteMetadata | None:
 
 
 def load_cassette(path: Path) -> Cassette:
-    """Read and parse the cassette at `path`."""
-    return parse_cassette(read_file(path), str(path))
+    """Read and parse the cassette at `path`.
+
+    A file that ends in an interaction being appended is read again once its writer is
+    done: writers hold the folder's lock while they append.
+    """
+    data = read_file(path)
+    if without_torn_tail(data)[1]:
+        with directory_lock(path.parent, shared=True):
+            data = read_file(path)
+    return parse_cassette(data, str(path))
 
 
 SSE_FORMAT = "sse"

@@ -3,17 +3,10 @@
 import glob
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
 
 from llmx_replay._exceptions import SecretInCassette
 from llmx_replay.cassette import _yaml
@@ -168,7 +161,7 @@ def write_atomically(path: Path, data: bytes, *, sync: bool = True) -> None:
 def remove_stale_temporaries(path: Path) -> None:
     """Remove what `write_atomically` left beside `path` when a process was killed mid-write.
 
-    Only safe under `directory_lock`, which every writer of `path` holds while writing.
+    Only safe under `_layout.directory_lock`, which every writer of `path` holds while writing.
     """
     for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         stale.unlink(missing_ok=True)
@@ -180,22 +173,3 @@ def _file_mode(path: Path) -> int:
         return path.stat().st_mode & 0o777
     except FileNotFoundError:
         return 0o644
-
-
-@contextmanager
-def directory_lock(folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock on `folder`; it leaves no file behind.
-
-    With it, writers in other processes (pytest-xdist workers) take turns reading, merging
-    and writing.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    if fcntl is None:  # Windows: writes stay atomic, but concurrent writers may race
-        yield
-        return
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(descriptor)

@@ -6,20 +6,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from llmx_replay._exceptions import InputError, SecretInCassette, TornCassetteWarning
+from llmx_replay._files import read_file
 from llmx_replay._version import __version__
 from llmx_replay.cassette._layout import (
     AppendPoint,
     append,
     append_point,
+    directory_lock,
     end_line,
     flush_to_disk,
+    without_torn_tail,
 )
-from llmx_replay.cassette._load import load_cassette
+from llmx_replay.cassette._load import parse_cassette
 from llmx_replay.cassette._match import BodyCanonicalizer
 from llmx_replay.cassette._model import Cassette, CassetteMetadata, Interaction
 from llmx_replay.cassette._save import (
     cassette_yaml,
-    directory_lock,
     interaction_yaml,
     remove_stale_temporaries,
     write_atomically,
@@ -49,9 +51,10 @@ class CassetteWriter:
     ``rewrite``): the first write starts the file anew, unless `ledger` says another writer
     of the same run (another test sharing the cassette) already did: then it adds to it.
     `replace`: a recording replaces the first interaction recorded for the same request,
-    which it was made to renew (record mode ``all``), and the file is written whole;
-    otherwise it is appended. The file's `note` is kept when recordings are only added (it
-    may say why the others were written by hand), and dropped when they renew it.
+    which it was made to renew (record mode ``all``), and the file is written whole; one
+    that renews none is appended. The file's `note` is kept when recordings are only added
+    (it may say why the others were written by hand), and dropped when they renew it (the
+    file is then written whole once).
 
     Appends are not synced to the disk one by one (a killed process loses nothing the
     system was given): `close` syncs them.
@@ -190,7 +193,10 @@ class CassetteWriter:
         """The cassette at `path`, if any, refused when another tool's file format."""
         if not self.path.exists():
             return None
-        cassette = load_cassette(self.path)
+        # Read under the writers' lock, which `load_cassette` would wait for: a torn end is
+        # left out quietly, as `_append` cuts it off and says so.
+        data, _ = without_torn_tail(read_file(self.path))
+        cassette = parse_cassette(data, str(self.path))
         if cassette.source_format not in _WRITABLE_FORMATS or self.path.suffix == ".json":
             raise InputError(
                 str(self.path),
