@@ -348,3 +348,14 @@ def test_play_flushes_each_event_on_a_terminal(output_format: str, tmp_path: Pat
     stdout = Stdout(terminal=True)
     play_to(stdout, path, "--format", output_format)
     assert stdout.counts.flushes >= 20_000
+
+
+@pytest.mark.parametrize("output_format", FORMATS)
+def test_play_in_real_time_flushes_each_event_wherever_it_writes(
+    output_format: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "long.sse"
+    path.write_bytes(LONG)  # no recorded timing: real time here waits for nothing
+    stdout = Stdout(terminal=False)
+    play_to(stdout, path, "--format", output_format, "--pacing", "recorded")
+    assert stdout.counts.flushes >= 20_000

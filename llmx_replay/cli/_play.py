@@ -174,7 +174,8 @@ def play(
     )
     recording = load_recording(source)
     require_chat_completions(recording, str(source))
-    with _Stdout() as stdout:
+    # Played in real time, each event is written as it comes, whoever reads it.
+    with _Stdout(live=sys.stdout.isatty() or pacing == "recorded") as stdout:
         emit: _Writer = (
             _JsonlWriter(stdout) if output_format == "jsonl" else _TextWriter(stdout, mode == "raw")
         )
@@ -242,14 +243,14 @@ class _Header(NamedTuple):
 class _Stdout:
     """Standard output as bytes, gathered into large writes.
 
-    Its writers flush it after each event on a terminal, where a person watches the answer
-    arrive; elsewhere a flush per event would cost more than playing it. What is pending is
-    written when the command ends, unless the reader has left (`| head`), where writing
-    again would only fail again.
+    Its writers flush it after each event when `live` (on a terminal, where a person
+    watches the answer arrive, or played in real time); otherwise a flush per event would
+    cost more than playing it. What is pending is written when the command ends, unless
+    the reader has left (`| head`), where writing again would only fail again.
     """
 
-    def __init__(self) -> None:
-        self.live = sys.stdout.isatty()
+    def __init__(self, *, live: bool) -> None:
+        self.live = live
         self._stream = sys.stdout.buffer
         self._encoding = sys.stdout.encoding
         self._errors = sys.stdout.errors or "strict"
