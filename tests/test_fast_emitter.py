@@ -13,7 +13,7 @@ from llmx_replay.cassette import _yaml
 from llmx_replay.cassette._load import parse_cassette
 from llmx_replay.cassette._model import Interaction, RecordedRequest, RecordedResponse
 from llmx_replay.cassette._save import _interaction, cassette_yaml, interaction_yaml
-from llmx_replay.cassette._scrub import _kinds_of_key, _may_hold_key, _scan
+from llmx_replay.cassette._scrub import _kinds_of_key, _may_hold_key, _scan, _scan_message
 
 # Strings of the kinds that make YAML quote, resolve to another type, or escape.
 _TRICKY = st.sampled_from(
@@ -199,3 +199,21 @@ def test_the_literal_block_check_agrees_with_the_character_class_on_every_code_p
             sample = f"x{chr(point)}y é"
             if chr(point) not in " \t\n":
                 assert _yaml.literal_exact(sample.encode()) == by_class(sample), hex(point)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["authorization", "x-trace"]),
+            st.one_of(_KEY_TEXT, *(st.from_regex(shape.pattern) for shape in KEY_SHAPES)),
+        ),
+        max_size=4,
+    )
+)
+def test_headers_scanned_together_find_what_each_scanned_alone_finds(
+    headers: list[tuple[str, str]],
+) -> None:
+    message = RecordedResponse(status=200, headers=headers)
+    alone = [found for name, value in headers for found in _scan(value, f"r.headers.{name}")]
+    assert _scan_message(message, "r", None) == alone

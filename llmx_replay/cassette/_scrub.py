@@ -208,8 +208,11 @@ def _scan_message(
     message: RecordedRequest | RecordedResponse, where: str, body: bytes | None
 ) -> list[str]:
     found: list[str] = []
-    for name, value in message.headers:
-        found += _scan(value, f"{where}.headers.{name}")
+    # The values scanned as one text first: most messages hold no key. Joined by line
+    # breaks, they can only show more (a bearer word and the next value's token), never less.
+    if _scan("\n".join(value for _, value in message.headers), where):
+        for name, value in message.headers:
+            found += _scan(value, f"{where}.headers.{name}")
     if body and _may_hold_key(body):
         found += _scan(body.decode(errors="replace"), f"{where}.body")
     return found
