@@ -136,7 +136,13 @@ def test_the_metadata_says_when_the_cassette_was_started_and_stays(tmp_path: Pat
     path = tmp_path / "chat.yaml"
     writer(path).add(interaction(0))
     first = load_cassette(path).metadata
-    writer(path).add(interaction(1))  # another run adds a new episode
+    assert first is not None and first.model == "m"
+    # Another run adds a new episode, asking another model.
+    other = interaction(1)
+    body = (other.request.body or b"").replace(b'"model":"m"', b'"model":"other"')
+    writer(path).add(
+        other.model_copy(update={"request": other.request.model_copy(update={"body": body})})
+    )
     assert load_cassette(path).metadata == first
 
 
@@ -216,12 +222,16 @@ def test_a_full_disk_mid_append_leaves_the_file_as_it_was(
     assert path.read_bytes() == before
 
 
-def test_a_recording_is_synced_to_the_disk_once_at_close(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    synced: list[int] = []
+@pytest.fixture
+def synced(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per `os.fsync` from here on (each still syncs)."""
+    calls: list[int] = []
     real_fsync = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda descriptor: synced.append(real_fsync(descriptor)))
+    monkeypatch.setattr(os, "fsync", lambda descriptor: calls.append(real_fsync(descriptor)))
+    return calls
+
+
+def test_a_recording_is_synced_to_the_disk_once_at_close(tmp_path: Path, synced: list[int]) -> None:
     path = tmp_path / "chat.yaml"
     recording = writer(path)
     for number in range(5):
@@ -234,14 +244,12 @@ def test_a_recording_is_synced_to_the_disk_once_at_close(
 
 
 def test_a_cassette_started_anew_is_synced_before_it_replaces_the_old_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, synced: list[int]
 ) -> None:
     path = tmp_path / "chat.yaml"
     writer(path).add(interaction(0))
-    synced: list[int] = []
-    real_fsync = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda descriptor: synced.append(real_fsync(descriptor)))
-    writer(path, fresh=True).add(interaction(1))
+    synced.clear()
+    writer(path, fresh=True).add(interaction(1))  # not closed: the sync came before the rename
     assert len(synced) == 1
     assert bodies(path) == [interaction(1).response.body]
 

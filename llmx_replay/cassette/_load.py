@@ -114,16 +114,21 @@ def _metadata(value: Any, source: str) -> CassetteMetadata | None:
 
 
 def load_cassette(path: Path) -> Cassette:
-    """Read and parse the cassette at `path`.
+    """Read and parse the cassette at `path`."""
+    return parse_cassette(_read_cassette_file(path), str(path))
 
-    A file that ends in an interaction being appended is read again once its writer is
-    done: writers hold the folder's lock while they append.
+
+def _read_cassette_file(path: Path) -> bytes:
+    """The bytes of the file at `path`, read again when they end in an append under way.
+
+    Writers hold the folder's lock while they append: a reader that meets one waits for it
+    and reads the whole interaction, instead of leaving it out as cut off.
     """
     data = read_file(path)
     if without_torn_tail(data)[1]:
         with directory_lock(path.parent, shared=True):
-            data = read_file(path)
-    return parse_cassette(data, str(path))
+            return read_file(path)
+    return data
 
 
 SSE_FORMAT = "sse"
@@ -135,7 +140,7 @@ def load_recording(path: Path) -> Cassette:
 
     That cassette has the format `SSE_FORMAT` and no request URI.
     """
-    data = read_file(path)
+    data = _read_cassette_file(path)
     if not looks_like_sse(data):
         return parse_cassette(data, str(path))
     response = RecordedResponse(

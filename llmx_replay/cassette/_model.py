@@ -6,7 +6,8 @@ from collections.abc import Iterable, Iterator
 import orjson
 from pydantic import BaseModel, ConfigDict
 
-_EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+"""Where an SSE event ends: its blank line, in any of the three line breaks."""
 _CHAT_PATH = re.compile(r"/chat(/completions)?/?$")
 
 _LENGTH_HEADERS = frozenset({"content-length", "transfer-encoding"})
@@ -50,7 +51,7 @@ def model_in(data: bytes) -> str | None:
 def split_events(body: bytes) -> Iterator[bytes]:
     """`body` cut after each SSE event, as a stream arrives from a provider."""
     start = 0
-    for end in _EVENT_END.finditer(body):
+    for end in EVENT_END.finditer(body):
         yield body[start : end.end()]
         start = end.end()
     if start < len(body):

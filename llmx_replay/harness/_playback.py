@@ -14,7 +14,6 @@ events do not depend on how the bytes are cut.
 
 import math
 import random
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -23,7 +22,7 @@ from llmx_replay._clock import VirtualClock
 from llmx_replay._exceptions import OptionError, UnsupportedWireFormat
 from llmx_replay._options import ReplayOptions
 from llmx_replay.cassette import SSE_FORMAT, Cassette, Interaction, RecordedResponse
-from llmx_replay.cassette._model import split_events
+from llmx_replay.cassette._model import EVENT_END, split_events
 from llmx_replay.models.events import ResponseEvent
 from llmx_replay.models.prompt import MAX_REQUEST_RETRIES, ProviderSettings
 from llmx_replay.stream._pipeline import EventPipeline, StreamMode
@@ -34,8 +33,6 @@ from llmx_replay.transports._replay import headers_delay, replayed_response
 
 _DEFAULTS = ProviderSettings()
 
-# Where `split_events` cuts a body without recorded chunks: after each event's blank line.
-_EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 SLICE_BYTES = 64 * 1024
 """About how much of a body without recorded chunks is fed to the pipeline at once."""
 
@@ -155,7 +152,7 @@ def event_slices(body: bytes, size: int = SLICE_BYTES) -> Iterator[bytes]:
     """
     limit = default_max_event_bytes()
     start = 0
-    while (found := _EVENT_END.search(body, start + size)) is not None:
+    while (found := EVENT_END.search(body, start + size)) is not None:
         piece = body[start : found.end()]
         start = found.end()
         if len(piece) > limit and not _is_utf8(piece):
