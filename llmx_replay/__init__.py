@@ -56,6 +56,7 @@ if TYPE_CHECKING:
         ProviderSettings,
         ResponseEvent,
     )
+    from llmx_replay.serve import CassetteServer
     from llmx_replay.stream._aggregate import (
         AggregateMode,
         Aggregator,
@@ -91,6 +92,7 @@ __all__ = [
     "Aggregator",
     "AsyncChatClient",
     "CassetteOptions",
+    "CassetteServer",
     "CassetteSession",
     "CassetteTransport",
     "ChatClient",
@@ -144,6 +146,7 @@ _LAZY = {
     "Aggregator": "llmx_replay.stream._aggregate",
     "AsyncChatClient": "llmx_replay._client",
     "CassetteOptions": "llmx_replay.harness._session",
+    "CassetteServer": "llmx_replay.serve",
     "CassetteSession": "llmx_replay.harness._session",
     "CassetteTransport": "llmx_replay.transports",
     "ChatClient": "llmx_replay._client",

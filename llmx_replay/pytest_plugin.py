@@ -41,9 +41,11 @@ if TYPE_CHECKING:
     from llmx_replay.cassette._writer import RunLedger
     from llmx_replay.harness._network import NetworkBlock
     from llmx_replay.harness._session import CassetteOptions, CassetteSession
+    from llmx_replay.serve import CassetteServer
 
 MARKER = "llmx_cassette"
 _SESSION = pytest.StashKey["CassetteSession"]()
+_SERVER: pytest.StashKey[CassetteServer] = pytest.StashKey()
 _LEDGER_FOLDER = pytest.StashKey[str]()
 _LEDGER = pytest.StashKey["RunLedger"]()
 _LEDGER_KEY = "llmx_replay_run_ledger"
@@ -254,7 +256,8 @@ def llmx_cassette(
     request: pytest.FixtureRequest, llmx_cassette_dir: Path, llmx_config: dict[str, Any]
 ) -> Iterator[CassetteSession]:
     """The test's cassette, with clients wired to it (see `CassetteSession`)."""
-    from llmx_replay.harness._session import CassetteSession, cassette_path
+    from llmx_replay._files import cassette_path
+    from llmx_replay.harness._session import CassetteSession
 
     node = request.node
     assert isinstance(node, pytest.Item)
@@ -278,10 +281,67 @@ def llmx_cassette(
             node.user_properties.append((_OUTCOME_PROPERTY, (outcome, str(path), failed)))
 
 
+@pytest.fixture
+def llmx_server(
+    request: pytest.FixtureRequest, llmx_cassette_dir: Path, llmx_config: dict[str, Any]
+) -> Iterator[str]:
+    """The test's cassette served over HTTP (see `CassetteServer`): its base URL.
+
+    For clients in other processes and languages: point them at the URL as at the provider.
+    The cassette and its options are those `llmx_cassette` would use (the marker,
+    `llmx_config`, ``--llmx-record-mode``); it records only through the `server_upstream`
+    origin, and otherwise replays. A test fails when a request it sent had no recording.
+    """
+    from llmx_replay._exceptions import InputError
+    from llmx_replay._files import cassette_path
+    from llmx_replay.serve import CassetteServer
+
+    node = request.node
+    assert isinstance(node, pytest.Item)
+    options = _options(node, llmx_config)
+    upstream = options.server_upstream
+    record_mode = (
+        request.config.getoption("llmx_record_mode") or _asked_mode(node, options)
+        if upstream is not None
+        else RecordMode.NONE
+    )
+    path = cassette_path(llmx_cassette_dir, options.name or _default_name(node))
+    try:
+        server = CassetteServer(
+            path,
+            record_mode=record_mode,
+            upstream=upstream,
+            options=options.replay,
+            scrubber=options.scrubbing,
+        )
+    except InputError as error:
+        pytest.fail(f"{node.nodeid}: llmx_server: {error}", pytrace=False)
+    with server:
+        node.stash[_SERVER] = server
+        try:
+            yield server.url
+        finally:
+            del node.stash[_SERVER]
+
+
 @pytest.fixture(autouse=True)
 def _llmx_cassette_of_a_marked_test(request: pytest.FixtureRequest) -> None:
-    """A test marked `llmx_cassette` has its cassette, and interception, without asking."""
-    if "llmx_cassette" not in request.fixturenames and request.node.get_closest_marker(MARKER):
+    """A test marked `llmx_cassette` has its cassette, and interception, without asking.
+
+    Not a test that serves its cassette (`llmx_server`): the server's clients are its own.
+    """
+    names = request.fixturenames
+    if "llmx_server" in names and "llmx_cassette" in names:
+        pytest.fail(
+            f"{request.node.nodeid}: llmx_cassette and llmx_server both use the test's "
+            "cassette: ask for one (llmx_server's clients need no interception)",
+            pytrace=False,
+        )
+    if (
+        "llmx_cassette" not in names
+        and "llmx_server" not in names
+        and request.node.get_closest_marker(MARKER)
+    ):
         request.getfixturevalue("llmx_cassette")
 
 
@@ -350,12 +410,16 @@ def pytest_runtest_makereport(
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     """Fail a passing test that broke its cassette's rules.
 
-    It sent a request with no recording or reached for a closed network (each raises, but
-    the test's client may have swallowed the error), or left recordings unplayed.
+    It sent a request with no recording (to its cassette or its `llmx_server`) or reached
+    for a closed network (each raises, but the test's client may have swallowed the error),
+    or left recordings unplayed.
     """
     yield
     session = item.stash.get(_SESSION, None)
     cassettes = session.problems() if session is not None else []
+    server = item.stash.get(_SERVER, None)
+    if server is not None:
+        cassettes += [f"llmx_server: {miss}" for miss in server.misses]
     block = item.stash.get(_RUN_BLOCK, None)
     refused = block.problem() if block is not None else None
     problems = [*cassettes, refused] if refused else cassettes

@@ -50,6 +50,7 @@ ALLOWED = {
     "stream": ("stream", "models", "_exceptions"),
     "cassette": ("cassette", "_exceptions", "_files", "_version"),
     "transports": ("transports", "cassette", "_options", "_clock", "_exceptions"),
+    "serve": ("serve", "transports", "cassette", "_options", "_clock", "_exceptions", "_files"),
 }
 
 
@@ -108,6 +109,23 @@ def test_only_the_plugin_and_the_snapshot_extension_import_pytest_or_syrupy() ->
     }
 
     assert importers == {"pytest_plugin.py", "syrupy_ext.py"}
+
+
+def test_only_the_server_runs_uvicorn_and_only_the_top_reaches_the_server() -> None:
+    runs_uvicorn = {
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if reaches(imports_of(path), "uvicorn")
+    }
+    reaches_server = {
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if "serve" not in path.relative_to(PACKAGE).parts[:1]
+        and reaches(imports_of(path), "llmx_replay.serve")
+    }
+
+    assert runs_uvicorn == {"serve/_server.py"}
+    assert reaches_server == {"__init__.py", "pytest_plugin.py", "cli/_serve.py"}
 
 
 def test_at_most_six_underscore_modules_remain_at_the_top() -> None:

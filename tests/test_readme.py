@@ -12,8 +12,13 @@ that streams a short answer, so nothing leaves the machine.
 import contextlib
 import io
 import json
+import os
 import re
 import shlex
+import shutil
+import socket
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,7 +26,15 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from llmx_replay.cassette import load_cassette
+from llmx_replay import CassetteServer
+from llmx_replay.cassette import (
+    Cassette,
+    Interaction,
+    RecordedRequest,
+    RecordedResponse,
+    load_cassette,
+    save_cassette,
+)
 from llmx_replay.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,7 +204,7 @@ def check_cli_synopsis(code: str, _: Path) -> None:
             synopses[command] = line
         else:
             synopses[command] += line
-    assert set(synopses) == {"payload", "record", "play", "show", "inspect", "diff"}
+    assert set(synopses) == {"payload", "record", "play", "serve", "show", "inspect", "diff"}
     for command, synopsis in synopses.items():
         help_text = CliRunner().invoke(cli, [command, "--help"]).stdout
         shown = set(re.findall(r"--[a-z-]+", synopsis))
@@ -216,6 +229,58 @@ def check_development(code: str, _: Path) -> None:
                 assert step in CI_RUN, step
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def check_serve(code: str, folder: Path) -> None:
+    """Run as pasted, on free ports, with a stand-in for aimock (a server replaying `ANSWER`
+    to the block's request): the first server records it, the second replays it."""
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    (body,) = set(re.findall(r"-d '(.*)'", code))
+    upstream_port, port = free_port(), free_port()
+    code = code.replace("4010", str(upstream_port)).replace("8000", str(port))
+    aimock = folder / "aimock.yaml"
+    request = RecordedRequest(
+        method="POST", uri="http://127.0.0.1/v1/chat/completions", body=body.encode()
+    )
+    offsets = [(len(chunk), 10.0 * (index + 1)) for index, chunk in enumerate(ANSWER)]
+    response = RecordedResponse(
+        status=200,
+        reason="OK",
+        headers=[("content-type", "text/event-stream")],
+        body=b"".join(ANSWER),
+        headers_ms=5.0,
+        chunks=tuple(offsets),
+    )
+    interaction = Interaction(request=request, response=response)
+    save_cassette(aimock, Cassette(interactions=[interaction], source_format="llmx-replay"))
+    scripts = str(Path(sys.executable).parent)
+    environ = {**os.environ, "PATH": scripts + os.pathsep + os.environ["PATH"]}
+    environ.pop("CI", None)
+    with CassetteServer(aimock, port=upstream_port):
+        # The timeout only keeps a hung server from hanging the run.
+        done = subprocess.run(
+            ["bash", "-c", code],
+            cwd=folder,
+            env=environ,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr.decode()
+    # Each server prints its URL once it is ready, before it answers.
+    served = f"http://127.0.0.1:{port}\n".encode() + b"".join(ANSWER)
+    assert done.stdout == served * 2
+    (recorded,) = load_cassette(folder / "hello.yaml").interactions
+    assert recorded.request.uri == f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
+    assert [data for data, _ in recorded.response.recorded_chunks()] == ANSWER
+
+
 CHECKS: dict[str, Callable[..., None]] = {
     "quickstart-play": check_quickstart_play,
     "quickstart-tests": check_quickstart_tests,
@@ -226,6 +291,7 @@ CHECKS: dict[str, Callable[..., None]] = {
     "record-your-own": check_record_your_own,
     "conversation-file": check_conversation_file,
     "cli-synopsis": check_cli_synopsis,
+    "serve": check_serve,
     "development": check_development,
 }
 NEEDS_PYTEST = {"pytest-example"}

@@ -29,6 +29,12 @@ class RequestKey:
     body: bytes
 
 
+def path_and_query(url: str) -> str:
+    """`url` without its scheme and host: what a server's clients ask of any origin."""
+    parts = urlsplit(url)
+    return urlunsplit(("", "", parts.path or "/", parts.query, parts.fragment))
+
+
 def canonical_url(url: str) -> str:
     """The URL without its fragment, with its query parameters sorted."""
     parts = urlsplit(url)
@@ -281,12 +287,16 @@ class InteractionIndex:
         url_form: Callable[[str], str] = str,
         *,
         keys: RecordedKeys | None = None,
+        repeat: bool = False,
     ) -> None:
         """`url_form` turns a URL into what matching compares (e.g. without secrets).
 
-        `keys`, when given, must be `recorded_keys` of the same arguments.
+        `keys`, when given, must be `recorded_keys` of the same arguments. `repeat`: once
+        every interaction recorded for a key is played, they are played again from the
+        first (a server answers many clients, each expecting the same answers).
         """
         self._interactions = interactions
+        self._repeat = repeat
         self._canonicalizer = canonicalizer
         self._url_form = url_form
         self.keys = recorded_keys(interactions, canonicalizer, url_form) if keys is None else keys
@@ -302,15 +312,18 @@ class InteractionIndex:
         return waiting
 
     def has(self, key: RequestKey) -> bool:
-        """Whether an unplayed interaction is recorded for `key`."""
-        return key in self.keys and bool(self._waiting(key))
+        """Whether an unplayed interaction is recorded for `key` (any, when they repeat)."""
+        return key in self.keys and (self._repeat or bool(self._waiting(key)))
 
     def take(self, key: RequestKey) -> int | None:
         """The position of the next unplayed interaction recorded for `key`, now played."""
         if key not in self.keys:
             return None
+        waiting = self._waiting(key)
+        if not waiting and self._repeat:
+            waiting.extend(self.keys[key])
         try:
-            position = self._waiting(key).popleft()
+            position = waiting.popleft()
         except IndexError:
             return None
         self.played.add(position)

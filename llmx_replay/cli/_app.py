@@ -12,7 +12,9 @@ from typing import Any, TypeVar
 
 import click
 
+from llmx_replay._clock import Clock
 from llmx_replay._exceptions import LlmxReplayError, OptionError
+from llmx_replay._options import Faults, ReplayOptions
 from llmx_replay._version import __version__
 
 USAGE_ERROR = 2
@@ -118,10 +120,6 @@ class FiniteFloat(click.FloatRange):
         return number
 
 
-A_DAY = 86_400.0
-"""Waits longer than this are mistakes, and would overflow the clocks' arithmetic."""
-
-
 def max_tokens_options(command: _Command) -> _Command:
     """`--max-tokens N` and `--no-max-tokens`, which exclude each other."""
     command = click.option("--no-max-tokens", is_flag=True, help="Send no max_tokens at all.")(
@@ -150,3 +148,116 @@ format_option = click.option(
     show_default=True,
     help="text for people, json for one JSON object.",
 )
+
+
+A_DAY = 86_400.0
+"""Waits longer than this are mistakes, and would overflow the clocks' arithmetic."""
+
+_REPLAY_OPTIONS = (
+    click.option(
+        "--pacing",
+        type=click.Choice(["instant", "recorded"]),
+        default="instant",
+        show_default=True,
+        help="instant: every chunk at once; recorded: with the recorded waits, in real time.",
+    ),
+    click.option(
+        "--speed",
+        type=FiniteFloat(min=0.001, max=1000),
+        default=None,
+        metavar="FACTOR",
+        help="With --pacing recorded: play this many times faster (2: half the waits).",
+    ),
+    click.option(
+        "--cut-after",
+        type=click.IntRange(min=0),
+        default=None,
+        metavar="N",
+        help="Fault: the body ends after N SSE events, as if the connection dropped.",
+    ),
+    click.option("--drop-done", is_flag=True, help="Fault: leave out the data: [DONE] event."),
+    click.option(
+        "--stall-after",
+        type=click.IntRange(min=0),
+        default=None,
+        metavar="N",
+        help="Fault: the stream stalls after N events, past the idle timeout unless "
+        "--stall-seconds says how long.",
+    ),
+    click.option(
+        "--stall-seconds",
+        type=FiniteFloat(min=0, max=A_DAY),
+        default=None,
+        metavar="S",
+        help="How long --stall-after stalls.",
+    ),
+    click.option(
+        "--error-after",
+        type=click.IntRange(min=0),
+        default=None,
+        metavar="N",
+        help="Fault: an error chunk is sent after N events.",
+    ),
+    click.option(
+        "--error-message",
+        default=None,
+        metavar="TEXT",
+        help="The message of --error-after's chunk.",
+    ),
+    click.option(
+        "--status",
+        type=click.IntRange(min=400, max=599),
+        default=None,
+        metavar="CODE",
+        help="Fault: answer with this HTTP error status and a JSON error instead of the stream.",
+    ),
+)
+
+
+def replay_options(command: _Command) -> _Command:
+    """The options of how recorded responses are served: pacing, speed and faults.
+
+    The command takes them as ``**replay`` and passes them on to `replay_options_from`.
+    """
+    for option in reversed(_REPLAY_OPTIONS):
+        command = option(command)
+    return command
+
+
+def replay_options_from(
+    ctx: click.Context,
+    clock: Clock,
+    *,
+    pacing: str,
+    speed: float | None,
+    cut_after: int | None,
+    drop_done: bool,
+    stall_after: int | None,
+    stall_seconds: float | None,
+    error_after: int | None,
+    error_message: str | None,
+    status: int | None,
+) -> ReplayOptions:
+    """The `ReplayOptions` that `replay_options` ask for; a contradiction is a usage error."""
+    if speed is not None and pacing != "recorded":
+        raise bad_option(ctx, OptionError("speed", "applies to {} recorded only", ["pacing"]))
+    if error_message is not None and error_after is None:
+        raise bad_option(ctx, OptionError("error_message", "applies to {} only", ["error_after"]))
+    try:
+        faults = Faults(
+            cut_after=cut_after,
+            drop_done=drop_done,
+            stall_after=stall_after,
+            stall_seconds=stall_seconds,
+            error_after=error_after,
+            status=status,
+            **({} if error_message is None else {"error_message": error_message}),
+        )
+        return ReplayOptions(
+            pacing="recorded" if pacing == "recorded" else "instant",
+            speed=speed or 1.0,
+            faults=faults,
+            clock=clock,
+        )
+    except OptionError as error:
+        raise bad_option(ctx, error) from None

@@ -9,10 +9,15 @@ import click
 import orjson
 
 from llmx_replay._clock import Clock, SystemClock, VirtualClock
-from llmx_replay._exceptions import OptionError
-from llmx_replay._options import Faults, ReplayOptions
 from llmx_replay.cassette import SSE_FORMAT, Cassette, load_recording
-from llmx_replay.cli._app import A_DAY, CommandError, FiniteFloat, bad_option, cli
+from llmx_replay.cli._app import (
+    A_DAY,
+    CommandError,
+    FiniteFloat,
+    cli,
+    replay_options,
+    replay_options_from,
+)
 from llmx_replay.cli._render import TextRenderer, jsonl_line, raw_event_line
 from llmx_replay.harness import (
     Playback,
@@ -48,66 +53,13 @@ _WRITE_BYTES = 64 * 1024
     show_default=True,
     help="text for people, jsonl for one JSON event per line.",
 )
-@click.option(
-    "--pacing",
-    type=click.Choice(["instant", "recorded"]),
-    default="instant",
-    show_default=True,
-    help="instant: every chunk at once; recorded: with the recorded waits, in real time.",
-)
-@click.option(
-    "--speed",
-    type=FiniteFloat(min=0.001, max=1000),
-    default=None,
-    metavar="FACTOR",
-    help="With --pacing recorded: play this many times faster (2: half the waits).",
-)
+@replay_options
 @click.option(
     "--idle-timeout",
     type=FiniteFloat(min=0, min_open=True, max=A_DAY),
     default=None,
     metavar="SECONDS",
     help="The client's idle timeout (default 300), for --stall-after.",
-)
-@click.option(
-    "--cut-after",
-    type=click.IntRange(min=0),
-    default=None,
-    metavar="N",
-    help="Fault: the body ends after N SSE events, as if the connection dropped.",
-)
-@click.option("--drop-done", is_flag=True, help="Fault: leave out the data: [DONE] event.")
-@click.option(
-    "--stall-after",
-    type=click.IntRange(min=0),
-    default=None,
-    metavar="N",
-    help="Fault: the stream stalls after N events, past the idle timeout unless "
-    "--stall-seconds says how long.",
-)
-@click.option(
-    "--stall-seconds",
-    type=FiniteFloat(min=0, max=A_DAY),
-    default=None,
-    metavar="S",
-    help="How long --stall-after stalls.",
-)
-@click.option(
-    "--error-after",
-    type=click.IntRange(min=0),
-    default=None,
-    metavar="N",
-    help="Fault: an error chunk is sent after N events.",
-)
-@click.option(
-    "--error-message", default=None, metavar="TEXT", help="The message of --error-after's chunk."
-)
-@click.option(
-    "--status",
-    type=click.IntRange(min=400, max=599),
-    default=None,
-    metavar="CODE",
-    help="Fault: answer with this HTTP error status and a JSON error instead of the stream.",
 )
 @click.option(
     "--check",
@@ -117,20 +69,13 @@ _WRITE_BYTES = 64 * 1024
 @click.pass_context
 def play(
     ctx: click.Context,
+    /,
     source: Path,
     mode: str,
     output_format: str,
-    pacing: str,
-    speed: float | None,
     idle_timeout: float | None,
-    cut_after: int | None,
-    drop_done: bool,
-    stall_after: int | None,
-    stall_seconds: float | None,
-    error_after: int | None,
-    error_message: str | None,
-    status: int | None,
     check: bool,
+    **replay: Any,
 ) -> None:
     """Play a recorded session through the client and print its events.
 
@@ -143,30 +88,9 @@ def play(
     is refused. In the text format, --mode raw prints each of the processor's events on a
     line of its own; streaming and aggregated print the answer.
     """
-    if speed is not None and pacing != "recorded":
-        raise bad_option(ctx, OptionError("speed", "applies to {} recorded only", ["pacing"]))
-    if error_message is not None and error_after is None:
-        raise bad_option(ctx, OptionError("error_message", "applies to {} only", ["error_after"]))
     # Instant replays run on virtual time, so a stall fails at once instead of waiting.
-    clock: Clock = SystemClock() if pacing == "recorded" else VirtualClock()
-    try:
-        faults = Faults(
-            cut_after=cut_after,
-            drop_done=drop_done,
-            stall_after=stall_after,
-            stall_seconds=stall_seconds,
-            error_after=error_after,
-            status=status,
-            **({} if error_message is None else {"error_message": error_message}),
-        )
-        options = ReplayOptions(
-            pacing="recorded" if pacing == "recorded" else "instant",
-            speed=speed or 1.0,
-            faults=faults,
-            clock=clock,
-        )
-    except OptionError as error:
-        raise bad_option(ctx, error) from None
+    clock: Clock = SystemClock() if replay["pacing"] == "recorded" else VirtualClock()
+    options = replay_options_from(ctx, clock, **replay)
     playback = Playback(
         "raw" if mode == "raw" else ("aggregated" if mode == "aggregated" else "streaming"),
         options,
@@ -175,11 +99,11 @@ def play(
     recording = load_recording(source)
     require_chat_completions(recording, str(source))
     # Played in real time, each event is written as it comes, whoever reads it.
-    with _Stdout(live=sys.stdout.isatty() or pacing == "recorded") as stdout:
+    with _Stdout(live=sys.stdout.isatty() or options.pacing == "recorded") as stdout:
         emit: _Writer = (
             _JsonlWriter(stdout) if output_format == "jsonl" else _TextWriter(stdout, mode == "raw")
         )
-        endings = _play_all(recording, source, status, playback, emit)
+        endings = _play_all(recording, source, options.faults.status, playback, emit)
     _check(check, source, endings)
 
 

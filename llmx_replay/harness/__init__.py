@@ -4,6 +4,7 @@ It holds a test's cassette session, `use_cassette` for code outside pytest, and 
 recorded responses through the protocol.
 """
 
+from llmx_replay._files import cassette_path
 from llmx_replay.harness._playback import (
     Playback,
     play_attempts,
@@ -12,7 +13,7 @@ from llmx_replay.harness._playback import (
     require_chat_completions,
     turns,
 )
-from llmx_replay.harness._session import CassetteOptions, CassetteSession, cassette_path
+from llmx_replay.harness._session import CassetteOptions, CassetteSession
 from llmx_replay.harness._use import use_cassette
 
 __all__ = [

@@ -69,6 +69,9 @@ class CassetteOptions(BaseModel):
       requests as the cassette keeps them.
     * `upstream`: the transport recordings of the fixture's own clients go through (default:
       the network).
+    * `server_upstream`: the origin (``http://127.0.0.1:4000``) the `llmx_server` fixture
+      sends requests it has no recording for to, recording them; without it, the server
+      only replays.
     * `intercept`: while the cassette is in use, every httpx and httpx2 client of the process
       goes through it, those the code under test builds itself (the default); False leaves
       them alone, and only the fixture's clients and `transport` use the cassette.
@@ -99,6 +102,7 @@ class CassetteOptions(BaseModel):
     before_record_request: Callable[[RecordedRequest], RecordedRequest | None] | None = None
     before_record_response: Callable[[RecordedResponse], RecordedResponse | None] | None = None
     upstream: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None
+    server_upstream: str | None = None
     intercept: bool = True
     block_network: bool | None = None
     allowed_hosts: tuple[str, ...] = ()
@@ -195,15 +199,6 @@ def _option_error(error: ValidationError) -> OptionError:
         templates.append(f"{_literal(other.option)}: {template}")
     mentions = [mention for found in (first, *others) for mention in found.mentions]
     return OptionError(first.option, "; ".join(templates), mentions)
-
-
-_CASSETTE_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
-
-
-def cassette_path(folder: Path, name: str) -> Path:
-    """Where the cassette called `name` lives under `folder`."""
-    path = folder / name
-    return path if path.suffix in _CASSETTE_SUFFIXES else path.with_name(path.name + ".yaml")
 
 
 def _json_or_text(body: bytes) -> Any:

@@ -25,7 +25,8 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     In mode ``rewrite`` the transport starts the cassette anew, unless `run_ledger` says its
     run already did (another test sharing the cassette): then it adds to it. A cassette
     recorded longer than `max_age` ago (by its metadata's ``recorded_at``) is recorded anew
-    in mode ``once``, and refused in mode ``none``.
+    in mode ``once``, and refused in mode ``none``. `any_origin` and `repeat` are how a
+    server matches and answers its clients (see `Player`).
 
     Replayed responses keep their recorded chunks and are served as `options` say (pacing,
     speed, faults, clock, what matching ignores); recordings are scrubbed of secrets and
@@ -44,6 +45,8 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         scrubber: Scrubber | None = None,
         run_ledger: RunLedger | None = None,
         max_age: timedelta | None = None,
+        any_origin: bool = False,
+        repeat: bool = False,
     ) -> None:
         self.path = Path(path)
         existed = self.path.exists()
@@ -64,7 +67,14 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             else Cassette(interactions=[], source_format="llmx-replay")
         )
         scrubber = scrubber or Scrubber()
-        self.player = Player(loaded, name=str(self.path), options=options, scrubber=scrubber)
+        self.player = Player(
+            loaded,
+            name=str(self.path),
+            options=options,
+            scrubber=scrubber,
+            any_origin=any_origin,
+            repeat=repeat,
+        )
         self.writer = CassetteWriter(
             self.path,
             scrubber=scrubber,

@@ -22,6 +22,7 @@ from llmx_replay.cassette._match import (
     BodyCanonicalizer,
     InteractionIndex,
     RequestKey,
+    path_and_query,
     recorded_keys,
 )
 from llmx_replay.cassette._model import (
@@ -227,7 +228,12 @@ def _read_timeout(request: httpx.Request) -> float | None:
 
 
 class Player:
-    """Finds the recorded answer to a request and serves it as an httpx response."""
+    """Finds the recorded answer to a request and serves it as an httpx response.
+
+    `any_origin`: a request matches by its path and query, whatever scheme and host it was
+    sent to (a server's clients send theirs to the server). `repeat`: once every recording
+    of a request is played, they are played again from the first.
+    """
 
     def __init__(
         self,
@@ -236,6 +242,8 @@ class Player:
         name: str,
         options: ReplayOptions,
         scrubber: Scrubber,
+        any_origin: bool = False,
+        repeat: bool = False,
     ) -> None:
         self.cassette = cassette
         self.name = name
@@ -245,17 +253,21 @@ class Player:
         self._canonicalizer = BodyCanonicalizer(options.ignore)
         # Recorded URLs are scrubbed (or filtered by other tools), so credentials and secret
         # parameters are left out of what is compared, on both sides.
-        self._url_form = self._scrubber.matchable_url
+        self._url_form = (
+            (lambda url: path_and_query(scrubber.matchable_url(url)))
+            if any_origin
+            else scrubber.matchable_url
+        )
         self._kept_form_decides = scrubber.changes_requests
         # A cassette read from a file by `LOADED` shares its keys with the other players
         # of that file that match the same way: the ignored paths and the URL form.
         keys = LOADED.keys(
             cassette,
-            (options.ignore, scrubber),
+            (options.ignore, scrubber, any_origin),
             lambda: recorded_keys(cassette.interactions, self._canonicalizer, self._url_form),
         )
         self.index = InteractionIndex(
-            cassette.interactions, self._canonicalizer, self._url_form, keys=keys
+            cassette.interactions, self._canonicalizer, self._url_form, keys=keys, repeat=repeat
         )
 
     def _key(self, request: httpx.Request) -> RequestKey | None:

@@ -1,0 +1,219 @@
+"""Running the application on uvicorn: in a thread of this process, or in the foreground.
+
+uvicorn is the HTTP server (HTTP/1.1, keep-alive, chunked bodies, back-pressure, graceful
+shutdown); this module binds its socket, says when it is ready, and stops it. The socket is
+bound before uvicorn starts, so that a busy port is an error here, and port 0 gets a free
+port whose URL is known before the first request.
+"""
+
+import asyncio
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Self
+from urllib.parse import urlsplit
+
+import httpx
+import uvicorn
+
+from llmx_replay._exceptions import InputError, NoMatchingInteraction, OptionError
+from llmx_replay._options import RecordMode, ReplayOptions
+from llmx_replay.cassette._scrub import Scrubber
+from llmx_replay.serve._app import ConnectionCut, ServeApp
+from llmx_replay.serve._cassettes import ServedCassettes
+
+RECORDING_GRACE_SECONDS = 30.0
+"""How long a stopping server lets the responses it is recording run to their end; replays
+end at once."""
+
+
+class _CutsAreNotErrors(logging.Filter):
+    """Leaves out uvicorn's report of a connection closed on purpose (`ConnectionCut`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], ConnectionCut))
+
+
+logging.getLogger("uvicorn.error").addFilter(_CutsAreNotErrors())
+
+
+def upstream_origin(upstream: str) -> str:
+    """`upstream` checked to be an origin (``http://127.0.0.1:4000``), without a final slash.
+
+    Raises:
+        OptionError: it is not an http(s) origin.
+    """
+    parts = urlsplit(upstream)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise OptionError("upstream", f"an http or https origin, not {upstream!r}")
+    if parts.path.strip("/") or parts.query or parts.fragment:
+        raise OptionError(
+            "upstream",
+            f"an origin only (scheme, host, port), not {upstream!r}: requests keep their path",
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn's server, saying when it is ready and ending replays as soon as it stops."""
+
+    def __init__(self, config: uvicorn.Config, app: ServeApp, ready: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._app = app
+        self._ready = ready
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self.loop = asyncio.get_running_loop()
+        await super().startup(sockets)
+        if self.started:
+            self._ready()
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self.stop_replays()
+
+    def stop_replays(self) -> None:
+        """End the replays being played, from any thread (or a signal handler)."""
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._app.stop_replays)
+
+
+class CassetteServer:
+    """Serves the cassette (or the folder of cassettes) at `source` over HTTP, on uvicorn.
+
+    Any HTTP client, in any language, sends its requests to `url` as it would to the
+    provider: each is answered from the recordings, as the transports answer (see
+    `ServedCassettes`), at the recorded pace and with the faults that `options` say. With
+    `upstream` (an origin such as ``http://127.0.0.1:4000``) and a recording `record_mode`,
+    a request with no recording is sent on to the upstream with the same path, passed back
+    chunk by chunk as it arrives, and recorded, scrubbed by `scrubber`. A folder's cassette
+    is picked by the request's ``X-Llmx-Cassette`` header (its name in the folder); without
+    one, the first cassette that answers does. A request nothing answers gets a 404 whose
+    JSON error (in the OpenAI shape) names the closest recording and the fields that
+    differ; `misses` keeps each.
+
+    As a context manager it runs in a thread of this process; `serve_forever` runs it in
+    the foreground until SIGINT or SIGTERM. The server listens on `host` (127.0.0.1 unless
+    asked) and `port` (0: a free one).
+    """
+
+    def __init__(
+        self,
+        source: str | Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        record_mode: RecordMode | str | None = None,
+        upstream: str | None = None,
+        options: ReplayOptions | None = None,
+        scrubber: Scrubber | None = None,
+    ) -> None:
+        origin = None if upstream is None else upstream_origin(upstream)
+        if record_mode is None:
+            mode = RecordMode.default() if origin is not None else RecordMode.NONE
+        else:
+            mode = RecordMode.parse(record_mode)
+        if mode is not RecordMode.NONE and origin is None:
+            raise OptionError(
+                "record_mode",
+                f"'{mode}' records through {{}}: give the origin to record from",
+                ["upstream"],
+            )
+        self._forwarding = (
+            httpx.AsyncHTTPTransport(verify=httpx.create_ssl_context()) if origin else None
+        )
+        self.cassettes = ServedCassettes(
+            Path(source),
+            record_mode=mode,
+            options=options or ReplayOptions(),
+            scrubber=scrubber or Scrubber(),
+            upstream=self._forwarding,
+        )
+        self.app = ServeApp(self.cassettes, origin)
+        self._host = host
+        self._port = port
+        self._socket: socket.socket | None = None
+        self._server: _Uvicorn | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self.url = ""
+        """The base URL it serves, once it is bound (``http://127.0.0.1:PORT``)."""
+
+    @property
+    def misses(self) -> list[NoMatchingInteraction]:
+        """Every request no recording answered."""
+        return self.app.misses
+
+    def _bind(self, ready: Callable[[], None]) -> tuple[_Uvicorn, socket.socket]:
+        try:
+            listening = socket.create_server(
+                (self._host, self._port),
+                family=socket.AF_INET6 if ":" in self._host else socket.AF_INET,
+            )
+        except OSError as error:
+            raise InputError(
+                f"{self._host}:{self._port}", f"cannot listen there: {error.strerror or error}"
+            ) from None
+        host, port = listening.getsockname()[:2]
+        self.url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        config = uvicorn.Config(
+            self.app,
+            lifespan="on",
+            # The recorded responses' own Date and Server headers are the ones served.
+            server_header=False,
+            date_header=False,
+            access_log=False,
+            proxy_headers=False,
+            # The process's logging is its owner's (a test run's, the command line's).
+            log_config=None,
+            timeout_graceful_shutdown=int(RECORDING_GRACE_SECONDS),
+        )
+        server = _Uvicorn(config, self.app, ready)
+        self._server, self._socket = server, listening
+        return server, listening
+
+    def __enter__(self) -> Self:
+        server, listening = self._bind(self._ready.set)
+        self._thread = threading.Thread(
+            target=server.run,
+            kwargs={"sockets": [listening]},
+            name="llmx-replay serve",
+            daemon=True,
+        )
+        self._thread.start()
+        while not self._ready.wait(0.05):
+            if not self._thread.is_alive():
+                listening.close()
+                raise RuntimeError(f"llmx-replay's server at {self.url} stopped while starting")
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop serving: replays end at once, recordings are let finish; wait for the end."""
+        if self._server is None or self._thread is None:
+            return
+        self._server.should_exit = True
+        self._server.stop_replays()
+        self._thread.join()
+        if self._socket is not None:
+            self._socket.close()
+        self._server = self._thread = self._socket = None
+
+    def serve_forever(self, ready: Callable[[str], None]) -> None:
+        """Serve in this (the main) thread until SIGINT or SIGTERM; `ready(url)` when ready."""
+        server, listening = self._bind(lambda: ready(self.url))
+        try:
+            server.run(sockets=[listening])
+        finally:
+            listening.close()
