@@ -313,15 +313,15 @@ def llmx_server(
             upstream=upstream,
             options=options.replay,
             scrubber=options.scrubbing,
-        )
+        ).start()
     except InputError as error:
         pytest.fail(f"{node.nodeid}: llmx_server: {error}", pytrace=False)
-    with server:
-        node.stash[_SERVER] = server
-        try:
-            yield server.url
-        finally:
-            del node.stash[_SERVER]
+    node.stash[_SERVER] = server
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        del node.stash[_SERVER]
 
 
 @pytest.fixture(autouse=True)

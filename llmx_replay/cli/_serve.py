@@ -96,6 +96,8 @@ def serve(
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever(ready)
+    except OptionError as error:  # the port cannot be listened on
+        raise bad_option(ctx, error) from None
     except KeyboardInterrupt:
         pass  # uvicorn has stopped, and raised again the signal that stopped it
     finally:

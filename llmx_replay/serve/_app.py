@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import orjson
 
-from llmx_replay._exceptions import Absence, InputError, NoMatchingInteraction
+from llmx_replay._exceptions import Absence, InputError, LlmxReplayError, NoMatchingInteraction
 from llmx_replay.serve._cassettes import CASSETTE_HEADER, LOGGER, ServedCassettes
 
 Scope = MutableMapping[str, Any]
@@ -106,13 +106,22 @@ class ServeApp:
             return
         except InputError as error:
             LOGGER.warning("%s %s: %s", request.method, request.url.raw_path.decode(), error)
-            await _send_error(send, 400, _error(str(error), "invalid_request_error", error.field))
+            param = error.field or error.source  # the header, or the cassette's file
+            await _send_error(send, 400, _error(str(error), "invalid_request_error", param))
             return
         except httpx.TransportError as error:
             line = f"upstream {self._origin}: {type(error).__name__}: {error}"
             LOGGER.warning("%s %s: %s", request.method, request.url.raw_path.decode(), line)
             await _send_error(send, 502, _error(line, "upstream_error", None))
             return
+        if not replaying:
+            LOGGER.info(
+                "%s %s: no recording; sent to %s and recorded into %s",
+                request.method,
+                request.url.raw_path.decode(),
+                self._origin,
+                transport.path,
+            )
         left = asyncio.ensure_future(receive())  # completes when the client leaves
         try:
             await self._respond(response, send, left, replaying)
@@ -163,6 +172,11 @@ class ServeApp:
             ended = await self._until(None, left, replay)
         elif isinstance(error, httpx.TransportError):
             raise ConnectionCut(f"the body broke off: {error}") from error
+        elif isinstance(error, LlmxReplayError):
+            # The client has the whole body; what failed is keeping it (a secret in it).
+            LOGGER.error("not recorded: %s", error)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
         elif error is not None:
             raise error
         elif ended:

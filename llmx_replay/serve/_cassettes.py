@@ -46,6 +46,8 @@ class ServedCassettes:
         self.source = source
         self.folder = source.is_dir()
         self.record_mode = record_mode
+        if not self.folder:
+            self._recordable(source)
         self._options = options
         self._scrubber = scrubber
         self._upstream = upstream
@@ -79,7 +81,17 @@ class ServedCassettes:
             raise InputError(
                 CASSETTE_HEADER, f"{name!r} is not the name of a cassette in {self.source}"
             )
+        self._recordable(path)
         return path
+
+    def _recordable(self, path: Path) -> None:
+        """Refuse to record into a cassette that is not YAML."""
+        if path.suffix == ".json" and self.record_mode is not RecordMode.NONE:
+            raise InputError(
+                str(path),
+                f"llmx-replay records cassettes as YAML: name it .yaml (record mode "
+                f"'{self.record_mode}' may record; a .json cassette is served in 'none')",
+            )
 
     def in_folder(self) -> list[Path]:
         """The cassette files in the served folder, by name."""

@@ -8,6 +8,7 @@ port whose URL is known before the first request.
 
 import asyncio
 import logging
+import os
 import socket
 import threading
 from collections.abc import Callable
@@ -19,11 +20,14 @@ from urllib.parse import urlsplit
 import httpx
 import uvicorn
 
-from llmx_replay._exceptions import InputError, NoMatchingInteraction, OptionError
+from llmx_replay._exceptions import NoMatchingInteraction, OptionError
 from llmx_replay._options import RecordMode, ReplayOptions
 from llmx_replay.cassette._scrub import Scrubber
 from llmx_replay.serve._app import ConnectionCut, ServeApp
 from llmx_replay.serve._cassettes import ServedCassettes
+
+_BACKLOG = 2048
+"""Connections waiting to be accepted, as uvicorn's own default."""
 
 RECORDING_GRACE_SECONDS = 30.0
 """How long a stopping server lets the responses it is recording run to their end; replays
@@ -82,6 +86,31 @@ class _Uvicorn(uvicorn.Server):
             self.loop.call_soon_threadsafe(self._app.stop_replays)
 
 
+def _listening(host: str, port: int) -> socket.socket:
+    """A socket listening on `host` and `port`.
+
+    Made TCP by name: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on connections
+    whose protocol says TCP, and with it on, each small chunk after the first response of a
+    connection would wait for the client's delayed acknowledgement (40 ms on Linux).
+
+    Raises:
+        OptionError: nothing can listen there (the port is taken, the host is not this one's).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        if os.name == "posix":  # elsewhere it would let two servers share the port
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind((host, port))
+        listening.listen(_BACKLOG)
+    except OSError as error:
+        listening.close()
+        raise OptionError(
+            "port", f"cannot listen on {host}:{port}: {error.strerror or error}"
+        ) from None
+    return listening
+
+
 class CassetteServer:
     """Serves the cassette (or the folder of cassettes) at `source` over HTTP, on uvicorn.
 
@@ -96,9 +125,9 @@ class CassetteServer:
     JSON error (in the OpenAI shape) names the closest recording and the fields that
     differ; `misses` keeps each.
 
-    As a context manager it runs in a thread of this process; `serve_forever` runs it in
-    the foreground until SIGINT or SIGTERM. The server listens on `host` (127.0.0.1 unless
-    asked) and `port` (0: a free one).
+    As a context manager (or between `start` and `stop`) it runs in a thread of this
+    process; `serve_forever` runs it in the foreground until SIGINT or SIGTERM. It listens
+    on `host` (127.0.0.1 unless asked) and `port` (0: a free one).
     """
 
     def __init__(
@@ -149,15 +178,7 @@ class CassetteServer:
         return self.app.misses
 
     def _bind(self, ready: Callable[[], None]) -> tuple[_Uvicorn, socket.socket]:
-        try:
-            listening = socket.create_server(
-                (self._host, self._port),
-                family=socket.AF_INET6 if ":" in self._host else socket.AF_INET,
-            )
-        except OSError as error:
-            raise InputError(
-                f"{self._host}:{self._port}", f"cannot listen there: {error.strerror or error}"
-            ) from None
+        listening = _listening(self._host, self._port)
         host, port = listening.getsockname()[:2]
         self.url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
         config = uvicorn.Config(
@@ -177,6 +198,14 @@ class CassetteServer:
         return server, listening
 
     def __enter__(self) -> Self:
+        return self.start()
+
+    def start(self) -> Self:
+        """Serve from a thread of this process, once it accepts requests; `stop` ends it.
+
+        Raises:
+            OptionError: the port cannot be listened on.
+        """
         server, listening = self._bind(self._ready.set)
         self._thread = threading.Thread(
             target=server.run,
