@@ -567,6 +567,37 @@ def test_cancelled_async_caller_writes_a_partial_recording(tmp_path: Path) -> No
     assert response.partial == "the caller was cancelled before the end"
 
 
+def test_an_async_caller_cancelled_after_done_leaves_a_whole_recording(tmp_path: Path) -> None:
+    """The server ends the body long after [DONE]; the caller is cancelled waiting for it."""
+    path = tmp_path / "c.yaml"
+    late_end = b": the body ends later\n\n"
+    upstream = Upstream([*TURN_CHUNKS, late_end], gaps=[0.0] * len(TURN_CHUNKS) + [30.0])
+
+    async def main() -> None:
+        done = asyncio.Event()
+        transport = RecordingTransport(path, upstream.transport)
+        async with httpx.AsyncClient(transport=transport) as client:
+
+            async def consume() -> None:
+                async with client.stream("POST", URL, json=BODY) as response:
+                    async for chunk in response.aiter_raw():
+                        if chunk.endswith(DONE):
+                            done.set()
+
+            task = asyncio.create_task(consume())
+            await done.wait()
+            await asyncio.sleep(0.01)  # now it awaits the end of the body
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    asyncio.run(main())
+
+    response = recorded(path)
+    assert response.body == TURN_BODY
+    assert response.partial is None
+
+
 @pytest.mark.parametrize("caller", ["httpx", "chat-client"])
 def test_stopping_right_after_done_is_not_partial(tmp_path: Path, caller: str) -> None:
     path = tmp_path / "c.yaml"

@@ -1044,3 +1044,70 @@ def test_a_json_cassette_is_served_but_never_recorded_into(
     assert refused.status_code == 400
     assert "records cassettes as YAML" in error_of(refused)["message"]
     assert not (folder / "new.json").exists()
+
+
+class LateEndUpstream:
+    """An upstream that sends HELLO through [DONE], then ends its body only on `release`."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        assert scope["type"] == "http"
+        while (await receive()).get("more_body", False):
+            pass
+        headers = [(b"content-type", b"text/event-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": HELLO_BODY, "more_body": True})
+        await asyncio.to_thread(self.release.wait, HANG_GUARD_SECONDS)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def test_a_client_leaving_at_done_before_the_upstream_ends_leaves_a_whole_recording(
+    tmp_path: Path,
+) -> None:
+    """As the openai SDK does: it stops reading at [DONE] and closes its connection."""
+    upstream = LateEndUpstream()
+    path = tmp_path / "late.yaml"
+    with on_uvicorn(upstream) as origin:
+        front = CassetteServer(path, record_mode="once", upstream=origin).start()
+        try:
+            with (
+                client() as http,
+                http.stream("POST", front.url + CHAT_PATH, content=request_body(HELLO_PROMPT)) as r,
+            ):
+                received = b""
+                for chunk in r.iter_raw():
+                    received += chunk
+                    if received.endswith(b"data: [DONE]\n\n"):
+                        break
+        finally:
+            front.stop()  # the recording the client left is written by then
+            upstream.release.set()
+    assert received == HELLO_BODY
+    (recorded,) = load_cassette(path).interactions
+    assert recorded.response.body == HELLO_BODY
+    assert recorded.response.partial is None
+    with CassetteServer(path, record_mode="none") as replay:
+        assert post(replay.url).content == HELLO_BODY
+
+
+def test_a_client_leaving_a_long_replay_is_noticed_without_writes_to_a_lost_connection(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An instant replay sends without waiting; it must still see the client go."""
+    events = answer_events(*(f"piece {index}" for index in range(20_000)))
+    long_answer = sse_response(
+        b"".join(events), chunks=tuple((len(event), 1.0) for event in events)
+    )
+    path = save(tmp_path / "long.yaml", interaction(HELLO_PROMPT, long_answer))
+    with CassetteServer(path, record_mode="none") as server:
+        with (
+            client() as http,
+            http.stream("POST", server.url + CHAT_PATH, content=request_body(HELLO_PROMPT)) as r,
+        ):
+            assert next(r.iter_raw()).startswith(b"data: ")
+        # The server goes on serving: the leaving client did not hold it up.
+        assert post(server.url).content == b"".join(events)
+    lost_writes = [record for record in caplog.records if "socket.send() raised" in record.message]
+    assert lost_writes == []

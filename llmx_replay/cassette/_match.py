@@ -32,7 +32,7 @@ class RequestKey:
 def path_and_query(url: str) -> str:
     """`url` without its scheme and host: what a server's clients ask of any origin."""
     parts = urlsplit(url)
-    return urlunsplit(("", "", parts.path or "/", parts.query, parts.fragment))
+    return urlunsplit(("", "", parts.path or "/", parts.query, ""))
 
 
 def canonical_url(url: str) -> str:

@@ -205,10 +205,20 @@ class ServeApp:
         return work is not None and work.done()
 
 
+_CHUNKS_BETWEEN_YIELDS = 4
+"""An instant replay's chunks are written without waiting; after this many, the event loop
+runs, so that a client that left is seen (asyncio warns from the fifth write to a lost
+connection on) and the other streams are served."""
+
+
 async def _pump(stream: httpx.AsyncByteStream, send: Send) -> None:
+    written = 0
     async for chunk in stream:
         if chunk:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            written += 1
+            if written % _CHUNKS_BETWEEN_YIELDS == 0:
+                await asyncio.sleep(0)
 
 
 def _host(scope: Scope) -> str:

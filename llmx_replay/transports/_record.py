@@ -111,8 +111,10 @@ class _Recording:
         pieces = self._pieces if decoded_pieces is None else decoded_pieces
         headers = stored_headers(self._headers, decoded=decoded_pieces is not None)
         body = b"".join(pieces)
-        if partial == _CLOSED_EARLY and _ENDS_WITH_DONE.search(body):
-            partial = None  # A client may stop at [DONE]; nothing is missing after it.
+        if partial in (_CLOSED_EARLY, CANCELLED) and _ENDS_WITH_DONE.search(body):
+            # A caller may stop at [DONE] (close, or be cancelled waiting for the body's
+            # end, which a server may send late): nothing is missing after it.
+            partial = None
         chunks = [
             (len(piece), offset)
             for piece, offset in zip(pieces, self._offsets, strict=True)
