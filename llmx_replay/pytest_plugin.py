@@ -45,7 +45,8 @@ if TYPE_CHECKING:
 
 MARKER = "llmx_cassette"
 _SESSION = pytest.StashKey["CassetteSession"]()
-_SERVER: pytest.StashKey[CassetteServer] = pytest.StashKey()
+_SERVER: pytest.StashKey[tuple[CassetteServer, bool]] = pytest.StashKey()
+"""A test's `llmx_server`, and whether it may leave recordings unplayed."""
 _LEDGER_FOLDER = pytest.StashKey[str]()
 _LEDGER = pytest.StashKey["RunLedger"]()
 _LEDGER_KEY = "llmx_replay_run_ledger"
@@ -289,8 +290,10 @@ def llmx_server(
 
     For clients in other processes and languages: point them at the URL as at the provider.
     The cassette and its options are those `llmx_cassette` would use (the marker,
-    `llmx_config`, ``--llmx-record-mode``); it records only through the `server_upstream`
-    origin, and otherwise replays. A test fails when a request it sent had no recording.
+    `llmx_config`, ``--llmx-record-mode``, `max_age`, the run's ledger of cassettes started
+    anew); it records only through the `server_upstream` origin, and otherwise replays. A
+    test fails when a request it sent had no recording, or when it left recordings
+    unplayed (unless `allow_unplayed`).
     """
     from llmx_replay._exceptions import InputError
     from llmx_replay._files import cassette_path
@@ -313,10 +316,12 @@ def llmx_server(
             upstream=upstream,
             options=options.replay,
             scrubber=options.scrubbing,
+            run_ledger=_ledger(request.config),
+            max_age=options.max_age,
         ).start()
     except InputError as error:
         pytest.fail(f"{node.nodeid}: llmx_server: {error}", pytrace=False)
-    node.stash[_SERVER] = server
+    node.stash[_SERVER] = (server, options.allow_unplayed)
     try:
         yield server.url
     finally:
@@ -406,6 +411,15 @@ def pytest_runtest_makereport(
     return report
 
 
+def _server_problems(server: CassetteServer, allow_unplayed: bool) -> list[str]:
+    """What fails a test that used `llmx_server`: misses, and unplayed recordings."""
+    found = [f"llmx_server: {miss}" for miss in server.misses]
+    if not allow_unplayed:
+        unplayed = (t.unplayed_problem() for t in server.cassettes.transports.values())
+        found += [f"llmx_server: {problem}" for problem in unplayed if problem]
+    return found
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     """Fail a passing test that broke its cassette's rules.
@@ -417,9 +431,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     yield
     session = item.stash.get(_SESSION, None)
     cassettes = session.problems() if session is not None else []
-    server = item.stash.get(_SERVER, None)
-    if server is not None:
-        cassettes += [f"llmx_server: {miss}" for miss in server.misses]
+    served = item.stash.get(_SERVER, None)
+    if served is not None:
+        cassettes += _server_problems(*served)
     block = item.stash.get(_RUN_BLOCK, None)
     refused = block.problem() if block is not None else None
     problems = [*cassettes, refused] if refused else cassettes

@@ -1047,7 +1047,7 @@ def test_a_json_cassette_is_served_but_never_recorded_into(
 
 
 class LateEndUpstream:
-    """An upstream that sends HELLO through [DONE], then ends its body only on `release`."""
+    """An upstream that sends HELLO's first event, and the rest only on `release`."""
 
     def __init__(self) -> None:
         self.release = threading.Event()
@@ -1058,38 +1058,58 @@ class LateEndUpstream:
             pass
         headers = [(b"content-type", b"text/event-stream")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": HELLO_BODY, "more_body": True})
+        first = HELLO_EVENTS[0]
+        await send({"type": "http.response.body", "body": first, "more_body": True})
         await asyncio.to_thread(self.release.wait, HANG_GUARD_SECONDS)
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        rest = HELLO_BODY[len(first) :]
+        await send({"type": "http.response.body", "body": rest, "more_body": False})
 
 
-def test_a_client_leaving_at_done_before_the_upstream_ends_leaves_a_whole_recording(
-    tmp_path: Path,
-) -> None:
-    """As the openai SDK does: it stops reading at [DONE] and closes its connection."""
+def test_a_client_leaving_a_recording_leaves_the_whole_answer_recorded(tmp_path: Path) -> None:
+    """The rest of the body reaches the cassette, not the client: every later client
+    replays the whole answer."""
     upstream = LateEndUpstream()
     path = tmp_path / "late.yaml"
     with on_uvicorn(upstream) as origin:
-        front = CassetteServer(path, record_mode="once", upstream=origin).start()
-        try:
+        with CassetteServer(path, record_mode="once", upstream=origin) as front:
             with (
                 client() as http,
                 http.stream("POST", front.url + CHAT_PATH, content=request_body(HELLO_PROMPT)) as r,
             ):
-                received = b""
-                for chunk in r.iter_raw():
-                    received += chunk
-                    if received.endswith(b"data: [DONE]\n\n"):
-                        break
-        finally:
-            front.stop()  # the recording the client left is written by then
-            upstream.release.set()
-    assert received == HELLO_BODY
+                first = next(r.iter_raw())
+            upstream.release.set()  # the upstream sends the rest after the client left
+        assert first == HELLO_EVENTS[0]
     (recorded,) = load_cassette(path).interactions
     assert recorded.response.body == HELLO_BODY
     assert recorded.response.partial is None
     with CassetteServer(path, record_mode="none") as replay:
         assert post(replay.url).content == HELLO_BODY
+
+
+def test_a_recording_unended_past_the_grace_is_left_out_and_its_connection_cut(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server stops while the upstream holds the rest of the body (for good, here)."""
+    upstream = LateEndUpstream()
+    path = tmp_path / "unended.yaml"
+    with on_uvicorn(upstream) as origin:
+        front = CassetteServer(path, record_mode="once", upstream=origin, recording_grace=0.0)
+        front.start()
+        try:
+            with (
+                client() as http,
+                http.stream("POST", front.url + CHAT_PATH, content=request_body(HELLO_PROMPT)) as r,
+            ):
+                pieces = r.iter_raw()
+                assert HELLO_BODY.startswith(next(pieces))
+                front.stop()
+                with pytest.raises(httpx.RemoteProtocolError):
+                    list(pieces)
+        finally:
+            front.stop()
+            upstream.release.set()
+    assert not path.exists()
+    assert "left out, the upstream had not ended it" in caplog.text
 
 
 def test_a_client_leaving_a_long_replay_is_noticed_without_writes_to_a_lost_connection(
@@ -1111,3 +1131,145 @@ def test_a_client_leaving_a_long_replay_is_noticed_without_writes_to_a_lost_conn
         assert post(server.url).content == b"".join(events)
     lost_writes = [record for record in caplog.records if "socket.send() raised" in record.message]
     assert lost_writes == []
+
+
+# --- names, targets and headers a client sends -----------------------------------------
+
+
+def test_two_names_of_one_cassette_share_its_transport_and_its_file(
+    upstream: CassetteServer, tmp_path: Path
+) -> None:
+    folder = make_folder(tmp_path / "cassettes")
+    with CassetteServer(folder, record_mode="new_episodes", upstream=upstream.url) as front:
+        first = post(front.url, PROMPTS[0], **{CASSETTE_HEADER: "a"})
+        second = post(front.url, PROMPTS[1], **{CASSETTE_HEADER: "sub/../a"})
+        assert len(front.cassettes.transports) == 1
+    assert (first.content, second.content) == (answer_of(0), answer_of(1))
+    kept = [item.response.body for item in load_cassette(folder / "a.yaml").interactions]
+    # a.yaml's own recording (make_folder's), then the two recorded through its two names.
+    assert kept == [answer_of(1), answer_of(0), answer_of(1)]
+
+
+def test_a_link_out_of_the_folder_is_served_by_no_name_and_one_inside_by_both(
+    tmp_path: Path,
+) -> None:
+    folder = make_folder(tmp_path / "cassettes")
+    (folder / "out.yaml").symlink_to(folder.parent / "outside.yaml")
+    (folder / "alias.yaml").symlink_to(folder / "c.yaml")
+    with CassetteServer(folder, record_mode="none") as server:
+        assert post(server.url, **{CASSETTE_HEADER: "out"}).status_code == 400
+        # Unnamed, HELLO_PROMPT is answered by a.yaml, first by name of those inside.
+        assert post(server.url).content == answer_of(1)
+        assert post(server.url, "other", **{CASSETTE_HEADER: "alias"}).content == answer_of(3)
+        assert post(server.url, "other", **{CASSETTE_HEADER: "c"}).content == answer_of(3)
+        opened = set(server.cassettes.transports)
+    assert (folder.parent / "outside.yaml").resolve() not in opened
+    assert (folder / "c.yaml").resolve() in opened
+    assert (folder / "alias.yaml") not in opened
+
+
+def test_a_missing_cassette_named_in_mode_none_is_a_404_and_opens_nothing(
+    folder_server: CassetteServer,
+) -> None:
+    opened = set(folder_server.cassettes.transports)
+    response = post(folder_server.url, **{CASSETTE_HEADER: "no/such/cassette"})
+    assert response.status_code == NO_RECORDING_STATUS
+    assert "there is no such cassette" in error_of(response)["message"]
+    assert set(folder_server.cassettes.transports) == opened
+
+
+def raw_exchange(url: str, head: bytes, body: bytes) -> bytes:
+    """What the server answers a request written by hand, up to its end (Connection: close)."""
+    parts = httpx.URL(url)
+    with socket.create_connection((parts.host, parts.port), timeout=HANG_GUARD_SECONDS) as sock:
+        sock.sendall(head + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: [::1\r\n",
+        b"POST http://example.invalid/v1/chat/completions HTTP/1.1\r\nHost: example.invalid\r\n",
+    ],
+    ids=["malformed-host", "absolute-target"],
+)
+def test_a_request_is_answered_whatever_host_it_names(
+    hello_server: CassetteServer, head: bytes
+) -> None:
+    answer = raw_exchange(hello_server.url, head, request_body(HELLO_PROMPT))
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert all(chunk in answer for chunk in HELLO_CHUNKS)  # each an HTTP chunk of its own
+
+
+def test_headers_meant_for_one_hop_are_not_sent_on_nor_recorded(
+    upstream: CassetteServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "hops.yaml"
+    with CassetteServer(path, record_mode="once", upstream=upstream.url) as front:
+        head = (
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+            b"Connection: x-hop\r\nX-Hop: private\r\nX-Kept: yes\r\n"
+        )
+        assert raw_exchange(front.url, head, request_body(HELLO_PROMPT)).startswith(
+            b"HTTP/1.1 200 "
+        )
+    (recorded,) = load_cassette(path).interactions
+    names = {name.lower() for name, _ in recorded.request.headers}
+    assert "x-kept" in names
+    assert not names & {"x-hop", "connection"}
+
+
+@pytest.mark.parametrize(
+    ("host", "problem"), [("", "not empty"), ("no-such-host.invalid", "cannot be resolved")]
+)
+def test_a_host_that_cannot_be_listened_on_is_an_option_error_naming_host(
+    hello_cassette: Path, host: str, problem: str
+) -> None:
+    server = CassetteServer(hello_cassette, host=host, record_mode="none")
+    with pytest.raises(OptionError, match=problem) as raised:
+        server.start()
+    assert raised.value.option == "host"
+
+
+def test_an_existing_json_cassette_is_served_in_a_mode_that_only_replays_it(
+    upstream: CassetteServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "recorded.json"
+    path.write_text(
+        json.dumps(
+            {
+                "interactions": [
+                    {
+                        "request": {
+                            "method": "POST",
+                            "uri": RECORDED_AT,
+                            "body": request_body(HELLO_PROMPT).decode(),
+                            "headers": {},
+                        },
+                        "response": {
+                            "status": {"code": 200, "message": "OK"},
+                            "headers": {"content-type": ["text/event-stream"]},
+                            "body": {"string": HELLO_BODY.decode()},
+                        },
+                    }
+                ],
+                "version": 1,
+            }
+        )
+    )
+    with CassetteServer(path, record_mode="once", upstream=upstream.url) as server:
+        assert post(server.url).content == HELLO_BODY
+    with pytest.raises(InputError, match="records cassettes as YAML"):
+        CassetteServer(path, record_mode="new_episodes", upstream=upstream.url)
+
+
+def test_a_server_keeps_no_request_it_answered(hello_server: CassetteServer) -> None:
+    post(hello_server.url)
+    post(hello_server.url, "not recorded")
+    (transport,) = hello_server.cassettes.transports.values()
+    assert transport.requests == []
+    assert transport.misses == []

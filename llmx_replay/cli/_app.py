@@ -181,8 +181,8 @@ _REPLAY_OPTIONS = (
         type=click.IntRange(min=0),
         default=None,
         metavar="N",
-        help="Fault: the stream stalls after N events, past the idle timeout unless "
-        "--stall-seconds says how long.",
+        help="Fault: the stream stalls after N events, for --stall-seconds, else for good "
+        "(play: until the idle timeout).",
     ),
     click.option(
         "--stall-seconds",

@@ -12,7 +12,7 @@ import click
 from llmx_replay._clock import SystemClock
 from llmx_replay._exceptions import OptionError
 from llmx_replay._options import RecordMode
-from llmx_replay.cli._app import bad_option, cli, replay_options, replay_options_from
+from llmx_replay.cli._app import CommandError, bad_option, cli, replay_options, replay_options_from
 from llmx_replay.serve import CassetteServer
 
 
@@ -102,6 +102,8 @@ def serve(
         pass  # uvicorn has stopped, and raised again the signal that stopped it
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if server.app.close_error is not None:
+        raise CommandError(f"the cassettes could not all be closed: {server.app.close_error}")
     unanswered = len(server.misses)
     if unanswered:
         click.echo(f"llmx-replay serve: {unanswered} request(s) had no recording", err=True)
@@ -113,12 +115,21 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+_LOG_HANDLER = "llmx-replay serve"
+
+
 def _log_to_stderr() -> None:
-    """The server's log lines (a request with no recording, an unreachable upstream)."""
+    """The server's log lines (a request with no recording, an unreachable upstream).
+
+    Once per process: a command run again in it (a test's) does not print each line twice.
+    """
     handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(_LOG_HANDLER)
     handler.setFormatter(logging.Formatter("llmx-replay serve: %(message)s"))
     for name, level in (("llmx_replay.serve", logging.INFO), ("uvicorn.error", logging.WARNING)):
         logger = logging.getLogger(name)
+        for previous in [h for h in logger.handlers if h.get_name() == _LOG_HANDLER]:
+            logger.removeHandler(previous)
         logger.addHandler(handler)
         logger.setLevel(level)
         logger.propagate = False

@@ -23,7 +23,6 @@ from llmx_replay._exceptions import (
     NoMatchingInteraction,
     OptionError,
     field_path,
-    named_request,
 )
 from llmx_replay._options import Faults, Pacing, RecordMode, ReplayOptions
 from llmx_replay.cassette._load import load_cassette
@@ -238,14 +237,7 @@ class CassetteSession:
             run_ledger=run_ledger,
             max_age=options.max_age,
         )
-        if self.transport.records and path.suffix == ".json":
-            raise InputError(
-                str(path),
-                f"llmx-replay records cassettes as YAML: name it .yaml (record mode "
-                f"'{self.transport.record_mode}' may record; a .json cassette can be replayed "
-                "with 'none')",
-                "name",
-            )
+        self.transport.require_yaml("name")
         # Recorded waits between chunks are replayed on virtual time; retry waits are real
         # only when a request may reach the provider.
         self.clock: Clock = SystemClock() if self.transport.records else VirtualClock()
@@ -414,19 +406,9 @@ class CassetteSession:
             for problem in (block.problem() for block in self._network_blocks)
             if problem
         ]
-        unplayed = self._unplayed()
+        unplayed = self.transport.unplayed_problem() if self._unplayed() else None
         if unplayed:
-            recorded = self.transport.player.cassette.interactions
-            never = {index: recorded[index].request for index in unplayed}
-            listed = "; ".join(
-                f"#{index} {named_request(request.method, request.uri, request.body)}"
-                for index, request in never.items()
-            )
-            found.append(
-                f"{self.path}: {len(unplayed)} recorded interaction(s) never played: {listed} "
-                "(record the cassette anew with record mode 'rewrite', or pass "
-                "allow_unplayed=True)"
-            )
+            found.append(unplayed)
         return found
 
     @contextmanager

@@ -7,11 +7,14 @@ port whose URL is known before the first request.
 """
 
 import asyncio
+import errno
 import logging
+import math
 import os
 import socket
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Self
@@ -23,6 +26,7 @@ import uvicorn
 from llmx_replay._exceptions import NoMatchingInteraction, OptionError
 from llmx_replay._options import RecordMode, ReplayOptions
 from llmx_replay.cassette._scrub import Scrubber
+from llmx_replay.cassette._writer import RunLedger
 from llmx_replay.serve._app import ConnectionCut, ServeApp
 from llmx_replay.serve._cassettes import ServedCassettes
 
@@ -30,8 +34,12 @@ _BACKLOG = 2048
 """Connections waiting to be accepted, as uvicorn's own default."""
 
 RECORDING_GRACE_SECONDS = 30.0
-"""How long a stopping server lets the responses it is recording run to their end; replays
-end at once."""
+"""How long a stopping server lets the responses it is recording run to their end, by
+default; replays end at once."""
+
+_UVICORN_MARGIN_SECONDS = 5.0
+"""uvicorn's own shutdown timeout is the grace and this: the application ends its responses
+first, so that the cassettes are closed after the last one is written."""
 
 
 class _CutsAreNotErrors(logging.Filter):
@@ -94,19 +102,28 @@ def _listening(host: str, port: int) -> socket.socket:
     connection would wait for the client's delayed acknowledgement (40 ms on Linux).
 
     Raises:
-        OptionError: nothing can listen there (the port is taken, the host is not this one's).
+        OptionError: `host` is no address of this machine, or the port cannot be had.
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    if not host.strip():
+        # The empty host would listen on every address: that must be asked for by name.
+        raise OptionError("host", "an address or a name, not empty (0.0.0.0 for every one)")
+    try:
+        family, _, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+        )[0]
+    except socket.gaierror as error:
+        raise OptionError("host", f"{host!r} cannot be resolved: {error.strerror}") from None
     listening = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         if os.name == "posix":  # elsewhere it would let two servers share the port
             listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listening.bind((host, port))
+        listening.bind(address)
         listening.listen(_BACKLOG)
     except OSError as error:
         listening.close()
+        option = "host" if error.errno == errno.EADDRNOTAVAIL else "port"
         raise OptionError(
-            "port", f"cannot listen on {host}:{port}: {error.strerror or error}"
+            option, f"cannot listen on {host}:{port}: {error.strerror or error}"
         ) from None
     return listening
 
@@ -123,7 +140,9 @@ class CassetteServer:
     is picked by the request's ``X-Llmx-Cassette`` header (its name in the folder); without
     one, the first cassette that answers does. A request nothing answers gets a 404 whose
     JSON error (in the OpenAI shape) names the closest recording and the fields that
-    differ; `misses` keeps each.
+    differ; `misses` keeps each. `run_ledger` and `max_age` are `CassetteTransport`'s. A
+    stopping server ends its replays at once and lets what it records run on for
+    `recording_grace` seconds; one that has not ended by then is left out of the cassette.
 
     As a context manager (or between `start` and `stop`) it runs in a thread of this
     process; `serve_forever` runs it in the foreground until SIGINT or SIGTERM. It listens
@@ -140,6 +159,9 @@ class CassetteServer:
         upstream: str | None = None,
         options: ReplayOptions | None = None,
         scrubber: Scrubber | None = None,
+        run_ledger: RunLedger | None = None,
+        max_age: timedelta | None = None,
+        recording_grace: float = RECORDING_GRACE_SECONDS,
     ) -> None:
         origin = None if upstream is None else upstream_origin(upstream)
         if record_mode is None:
@@ -161,8 +183,11 @@ class CassetteServer:
             options=options or ReplayOptions(),
             scrubber=scrubber or Scrubber(),
             upstream=self._forwarding,
+            run_ledger=run_ledger,
+            max_age=max_age,
         )
-        self.app = ServeApp(self.cassettes, origin)
+        self.app = ServeApp(self.cassettes, origin, recording_grace=recording_grace)
+        self._recording_grace = recording_grace
         self._host = host
         self._port = port
         self._socket: socket.socket | None = None
@@ -177,7 +202,9 @@ class CassetteServer:
         """Every request no recording answered."""
         return self.app.misses
 
-    def _bind(self, ready: Callable[[], None]) -> tuple[_Uvicorn, socket.socket]:
+    def _bind(
+        self, ready: Callable[[], None], *, in_thread: bool
+    ) -> tuple[_Uvicorn, socket.socket]:
         listening = _listening(self._host, self._port)
         host, port = listening.getsockname()[:2]
         self.url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
@@ -191,7 +218,10 @@ class CassetteServer:
             proxy_headers=False,
             # The process's logging is its owner's (a test run's, the command line's).
             log_config=None,
-            timeout_graceful_shutdown=int(RECORDING_GRACE_SECONDS),
+            timeout_graceful_shutdown=math.ceil(self._recording_grace + _UVICORN_MARGIN_SECONDS),
+            # In a thread of someone else's process, the process's event loop policy is
+            # theirs: uvicorn would install uvloop's when it is there.
+            loop="asyncio" if in_thread else "auto",
         )
         server = _Uvicorn(config, self.app, ready)
         self._server, self._socket = server, listening
@@ -206,7 +236,7 @@ class CassetteServer:
         Raises:
             OptionError: the port cannot be listened on.
         """
-        server, listening = self._bind(self._ready.set)
+        server, listening = self._bind(self._ready.set, in_thread=True)
         self._thread = threading.Thread(
             target=server.run,
             kwargs={"sockets": [listening]},
@@ -241,7 +271,7 @@ class CassetteServer:
 
     def serve_forever(self, ready: Callable[[str], None]) -> None:
         """Serve in this (the main) thread until SIGINT or SIGTERM; `ready(url)` when ready."""
-        server, listening = self._bind(lambda: ready(self.url))
+        server, listening = self._bind(lambda: ready(self.url), in_thread=False)
         try:
             server.run(sockets=[listening])
         finally:

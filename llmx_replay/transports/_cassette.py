@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from llmx_replay._exceptions import InputError, NoMatchingInteraction
+from llmx_replay._exceptions import InputError, NoMatchingInteraction, named_request
 from llmx_replay._options import RecordMode, RecordPolicy, ReplayOptions
 from llmx_replay.cassette._match import BodyCanonicalizer
 from llmx_replay.cassette._model import Cassette, Interaction, RecordedResponse
@@ -26,7 +26,8 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     run already did (another test sharing the cassette): then it adds to it. A cassette
     recorded longer than `max_age` ago (by its metadata's ``recorded_at``) is recorded anew
     in mode ``once``, and refused in mode ``none``. `any_origin` and `repeat` are how a
-    server matches and answers its clients (see `Player`).
+    server matches and answers its clients (see `Player`); a server answering for days
+    does not keep every request (`remembers`).
 
     Replayed responses keep their recorded chunks and are served as `options` say (pacing,
     speed, faults, clock, what matching ignores); recordings are scrubbed of secrets and
@@ -47,6 +48,7 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         max_age: timedelta | None = None,
         any_origin: bool = False,
         repeat: bool = False,
+        remembers: bool = True,
     ) -> None:
         self.path = Path(path)
         existed = self.path.exists()
@@ -84,6 +86,7 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             replace=policy.renews,
         )
         self._recorder = Recorder(self.writer.add, inner, ready=policy.records)
+        self._remembers = remembers
         self.requests: list[httpx.Request] = []
         self.misses: list[NoMatchingInteraction] = []
         self.intercepting = False
@@ -105,9 +108,46 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         """Positions of the loaded interactions no request has used."""
         return self.player.index.unplayed() if self.policy.replays else []
 
+    def require_yaml(self, field: str | None = None) -> None:
+        """Refuse a .json cassette this transport may record into: recordings are YAML.
+
+        Raises:
+            InputError: it may record, and the cassette's name ends in .json (`field`
+                names where the name was given).
+        """
+        if self.policy.records and self.path.suffix == ".json":
+            raise InputError(
+                str(self.path),
+                f"llmx-replay records cassettes as YAML: name it .yaml (record mode "
+                f"'{self.policy.mode}' may record; a .json cassette can be replayed with "
+                "'none')",
+                field,
+            )
+
+    def _sent(self, request: httpx.Request) -> None:
+        if self._remembers:
+            self.requests.append(request)
+
+    def unplayed_problem(self) -> str | None:
+        """The interactions no request played, as a test's failure says it; None if none."""
+        unplayed = self.unplayed
+        if not unplayed:
+            return None
+        recorded = self.player.cassette.interactions
+        listed = "; ".join(
+            f"#{index} {named_request(request.method, request.uri, request.body)}"
+            for index, request in ((index, recorded[index].request) for index in unplayed)
+        )
+        return (
+            f"{self.path}: {len(unplayed)} recorded interaction(s) never played: {listed} "
+            "(record the cassette anew with record mode 'rewrite', or pass "
+            "allow_unplayed=True)"
+        )
+
     def _missed(self, request: httpx.Request) -> NoMatchingInteraction:
         miss = self.player.miss(request, self.policy.why_not_recorded())
-        self.misses.append(miss)
+        if self._remembers:
+            self.misses.append(miss)
         return miss
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -123,7 +163,7 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
         Interception passes the transport the application's own client would have used.
         """
-        self.requests.append(request)
+        self._sent(request)
         if self.policy.replays:
             response = self.player.answer(request)
             if response is not None:
@@ -137,7 +177,7 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self, request: httpx.Request, through: httpx.AsyncBaseTransport | None
     ) -> httpx.Response:
         """Answer `request`; one that is recorded goes through `through` (else `inner`)."""
-        self.requests.append(request)
+        self._sent(request)
         if self.policy.replays:
             response = await self.player.aanswer(request)
             if response is not None:
@@ -164,7 +204,7 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         Raises:
             NoMatchingInteraction: no recording answers it, and it may not be recorded.
         """
-        self.requests.append(request)
+        self._sent(request)
         response = self.player.find(request) if self.policy.replays else None
         if response is None:
             raise self._missed(request)
@@ -172,7 +212,7 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def record_whole(self, request: httpx.Request, interaction: Interaction) -> None:
         """Add an exchange a buffered client made (its `request`) to the cassette."""
-        self.requests.append(request)
+        self._sent(request)
         self.writer.add(interaction)
 
     def close(self) -> None:

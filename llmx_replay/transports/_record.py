@@ -99,6 +99,10 @@ class _Recording:
             self._pieces.append(data)
             self._offsets.append(self._headers_ms + self._waited_ms)
 
+    def discard(self) -> None:
+        """Leave the interaction out: its caller knows it is no recording to keep."""
+        self.ended = True
+
     def end(self, partial: str | None) -> None:
         """Hand the interaction to the sink; only the first call counts."""
         if self.ended:
@@ -136,6 +140,17 @@ def _stopped_by(error: BaseException) -> str:
     return f"{BROKE_OFF}{type(error).__name__}: {error}"
 
 
+def discard_recording(response: httpx.Response) -> None:
+    """Leave the recording of `response` (a recorder's) out of its cassette.
+
+    For a response its caller stopped reading for reasons of its own (a server that stops):
+    what arrived is no recording of what the provider sends. A response that is not being
+    recorded is left as it is.
+    """
+    if isinstance(response.stream, _RecordingStream):
+        response.stream.recording.discard()
+
+
 class _RecordingStream(httpx.SyncByteStream, httpx.AsyncByteStream):
     """Copies each chunk into the recording on its way to the caller.
 
@@ -148,7 +163,7 @@ class _RecordingStream(httpx.SyncByteStream, httpx.AsyncByteStream):
         self, stream: httpx.SyncByteStream | httpx.AsyncByteStream, recording: _Recording
     ) -> None:
         self._stream = stream
-        self._recording = recording
+        self.recording = recording
         self._stopped_by: str | None = None
 
     def __iter__(self) -> Iterator[bytes]:
@@ -162,12 +177,12 @@ class _RecordingStream(httpx.SyncByteStream, httpx.AsyncByteStream):
                     chunk = next(chunks)
                 except StopIteration:
                     break
-                self._recording.chunk(chunk, time.perf_counter() - waiting)
+                self.recording.chunk(chunk, time.perf_counter() - waiting)
                 yield chunk
         except Exception as error:
             self._stopped_by = _stopped_by(error)
             raise
-        self._recording.end(None)
+        self.recording.end(None)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         if not isinstance(self._stream, httpx.AsyncByteStream):
@@ -180,7 +195,7 @@ class _RecordingStream(httpx.SyncByteStream, httpx.AsyncByteStream):
                     chunk = await anext(chunks)
                 except StopAsyncIteration:
                     break
-                self._recording.chunk(chunk, time.perf_counter() - waiting)
+                self.recording.chunk(chunk, time.perf_counter() - waiting)
                 yield chunk
         except asyncio.CancelledError:
             self._stopped_by = CANCELLED
@@ -189,21 +204,21 @@ class _RecordingStream(httpx.SyncByteStream, httpx.AsyncByteStream):
             self._stopped_by = _stopped_by(error)
             raise
         # Writing the cassette must not hold up the event loop.
-        await asyncio.to_thread(self._recording.end, None)
+        await asyncio.to_thread(self.recording.end, None)
 
     def close(self) -> None:
         try:
             if isinstance(self._stream, httpx.SyncByteStream):
                 self._stream.close()
         finally:
-            self._recording.end(self._stopped_by or _CLOSED_EARLY)
+            self.recording.end(self._stopped_by or _CLOSED_EARLY)
 
     async def aclose(self) -> None:
         try:
             if isinstance(self._stream, httpx.AsyncByteStream):
                 await self._stream.aclose()
         finally:
-            await asyncio.to_thread(self._recording.end, self._stopped_by or _CLOSED_EARLY)
+            await asyncio.to_thread(self.recording.end, self._stopped_by or _CLOSED_EARLY)
 
 
 def _recorded_request(request: httpx.Request, body: bytes) -> RecordedRequest:

@@ -150,3 +150,58 @@ def test_both(llmx_server, llmx_cassette):
 
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*llmx_cassette and llmx_server both use the test's cassette*"])
+
+
+def test_recordings_left_unplayed_fail_the_test_unless_allowed(
+    llmx_project: "LlmxProject",
+) -> None:
+    llmx_project.record("test_it/test_strict.yaml", "a", "b")
+    llmx_project.record("test_it/test_lenient.yaml", "a", "b")
+    llmx_project.write(
+        AT_THE_URL
+        + """
+
+def test_strict(llmx_server):
+    assert ask_at(llmx_server, "a") == "a v1"
+
+
+@pytest.mark.llmx_cassette(allow_unplayed=True)
+def test_lenient(llmx_server):
+    assert ask_at(llmx_server, "a") == "a v1"
+"""
+    )
+
+    result = llmx_project.run()
+
+    result.assert_outcomes(passed=1, failed=1)
+    assert failures(result) == {"test_strict"}
+    result.stdout.fnmatch_lines(
+        ["*llmx_server: *test_strict.yaml: 1 recorded interaction(s) never played*"]
+    )
+
+
+def test_a_cassette_older_than_max_age_fails_the_test_saying_how_old(
+    llmx_project: "LlmxProject", monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cassette = llmx_project.record("test_it/test_old.yaml", "a")
+    cassette.write_text(
+        cassette.read_text().replace(
+            cassette.read_text().split("recorded_at: ", 1)[1].split("\n", 1)[0],
+            "'2020-01-01T00:00:00+00:00'",
+        )
+    )
+    llmx_project.write(
+        AT_THE_URL
+        + """
+
+@pytest.mark.llmx_cassette(max_age=86400)
+def test_old(llmx_server):
+    pass
+"""
+    )
+    monkeypatch.setenv("CI", "1")
+
+    result = llmx_project.run()
+
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*llmx_server: *test_old.yaml: metadata.recorded_at: recorded*"])
