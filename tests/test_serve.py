@@ -821,13 +821,13 @@ def test_stopping_the_server_lets_a_recording_in_progress_finish(tmp_path: Path)
         CassetteServer(path, record_mode="once", upstream=origin) as front,
     ):
         stop_asked = threading.Event()
-        stop_replays = front.app.stop_replays
+        begin_stopping = front.app.begin_stopping
 
-        def stop_replays_and_say_so() -> None:
-            stop_replays()
+        def begin_stopping_and_say_so() -> None:
+            begin_stopping()
             stop_asked.set()
 
-        front.app.stop_replays = stop_replays_and_say_so  # type: ignore[method-assign]
+        front.app.begin_stopping = begin_stopping_and_say_so  # type: ignore[method-assign]
         with (
             client() as http,
             http.stream("POST", front.url + CHAT_PATH, content=request_body(HELLO_PROMPT)) as r,

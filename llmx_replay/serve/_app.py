@@ -77,7 +77,7 @@ class ServeApp:
         self.close_error: Exception | None = None
         """What failed when the cassettes were closed at the end, if anything did."""
 
-    def stop_replays(self) -> None:
+    def begin_stopping(self) -> None:
         """The server is stopping: end the replays, give recordings their grace."""
         if self._stopping is not None:
             self._stopping.set()

@@ -188,7 +188,7 @@ class ServedCassettes:
         The folder is listed once, and again when none answers (a cassette may have been
         added since).
         """
-        misses: list[NoMatchingInteraction] = []
+        unanswering: list[CassetteTransport] = []
         asked: set[Path] = set()
         listings = [self._listing] if self._listing is not None else []
         for listing in [*listings, None]:
@@ -208,7 +208,8 @@ class ServedCassettes:
                     continue
                 if transport.policy.replays and transport.player.can_answer(request):
                     return transport
-                misses.append(transport.player.miss(request))
+                unanswering.append(transport)
+        misses = [transport.player.miss(request) for transport in unanswering]
         raise _closest(self.source, request, misses, self.record_mode)
 
     async def aclose(self) -> None:

@@ -70,7 +70,11 @@ def upstream_origin(upstream: str) -> str:
 
 
 class _Uvicorn(uvicorn.Server):
-    """uvicorn's server, saying when it is ready and ending replays as soon as it stops."""
+    """uvicorn's server, saying when it is ready and telling the application it stops.
+
+    Told at once (by the signal, or by `CassetteServer.stop`), the application ends its
+    replays and gives its recordings their grace, before uvicorn's own timeout.
+    """
 
     def __init__(self, config: uvicorn.Config, app: ServeApp, ready: Callable[[], None]) -> None:
         super().__init__(config)
@@ -86,12 +90,12 @@ class _Uvicorn(uvicorn.Server):
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
-        self.stop_replays()
+        self.begin_stopping()
 
-    def stop_replays(self) -> None:
-        """End the replays being played, from any thread (or a signal handler)."""
+    def begin_stopping(self) -> None:
+        """Tell the application it stops, from any thread (or a signal handler)."""
         if self.loop is not None and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self._app.stop_replays)
+            self.loop.call_soon_threadsafe(self._app.begin_stopping)
 
 
 def _listening(host: str, port: int) -> socket.socket:
@@ -263,7 +267,7 @@ class CassetteServer:
         if self._server is None or self._thread is None:
             return
         self._server.should_exit = True
-        self._server.stop_replays()
+        self._server.begin_stopping()
         self._thread.join()
         if self._socket is not None:
             self._socket.close()
