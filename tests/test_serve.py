@@ -976,7 +976,8 @@ def test_a_client_leaving_a_stalled_replay_ends_its_handler(
                 "POST", server.url + CHAT_PATH, content=request_body(STALLED_PROMPT)
             ) as response,
         ):
-            assert next(response.iter_raw()) == HELLO_EVENTS[0]
+            pieces = response.iter_raw()  # kept: a generator let go closes the response
+            assert next(pieces) == HELLO_EVENTS[0]
             assert len(uvicorn_state.tasks) == 1
         # The stall never ends: only the client's leaving can end the request's task.
         left = threading.Event()
