@@ -1294,3 +1294,14 @@ def test_a_server_keeps_no_request_it_answered(hello_server: CassetteServer) -> 
     (transport,) = hello_server.cassettes.transports.values()
     assert transport.requests == []
     assert transport.misses == []
+
+
+def test_a_server_keeps_the_last_misses_and_counts_them_all(
+    hello_cassette: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("llmx_replay.serve._app.KEPT_MISSES", 2)
+    with CassetteServer(hello_cassette, record_mode="none") as server:
+        for prompt in ("first miss", "second miss", "third miss"):
+            assert post(server.url, prompt).status_code == NO_RECORDING_STATUS
+        kept = [json.loads(miss.body)["messages"][0]["content"] for miss in server.misses]
+        assert (kept, server.miss_count) == (["second miss", "third miss"], 3)

@@ -104,7 +104,7 @@ def serve(
         signal.signal(signal.SIGTERM, previous)
     if server.app.close_error is not None:
         raise CommandError(f"the cassettes could not all be closed: {server.app.close_error}")
-    unanswered = len(server.misses)
+    unanswered = server.miss_count
     if unanswered:
         click.echo(f"llmx-replay serve: {unanswered} request(s) had no recording", err=True)
     click.echo("llmx-replay serve: stopped", err=True)

@@ -16,6 +16,7 @@ sending nothing, until the client leaves.
 """
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +32,10 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+KEPT_MISSES = 1000
+"""How many misses a server keeps, the last ones: a client asking the same wrong request in
+a loop for days must not fill the memory."""
 
 NO_RECORDING_STATUS = 404
 """The status of a request no recording answers: nothing is found for it (and clients do not
@@ -72,8 +77,10 @@ class ServeApp:
         self._origin = origin
         self._recording_grace = recording_grace
         self._stopping: asyncio.Event | None = None
-        self.misses: list[NoMatchingInteraction] = []
-        """Every request no recording answered, as it was answered."""
+        self.misses: deque[NoMatchingInteraction] = deque(maxlen=KEPT_MISSES)
+        """The last requests no recording answered, as each was answered."""
+        self.miss_count = 0
+        """How many requests no recording answered."""
         self.close_error: Exception | None = None
         """What failed when the cassettes were closed at the end, if anything did."""
 
@@ -122,6 +129,7 @@ class ServeApp:
             response = await transport.handle_async_request(request)
         except NoMatchingInteraction as miss:
             self.misses.append(miss)
+            self.miss_count += 1
             line = _one_line(miss)
             LOGGER.warning("%s", line)
             await _send_error(send, NO_RECORDING_STATUS, _no_recording(miss, line))

@@ -203,8 +203,13 @@ class CassetteServer:
 
     @property
     def misses(self) -> list[NoMatchingInteraction]:
-        """Every request no recording answered."""
-        return self.app.misses
+        """The requests no recording answered (the last 1,000; `miss_count` counts all)."""
+        return list(self.app.misses)
+
+    @property
+    def miss_count(self) -> int:
+        """How many requests no recording answered."""
+        return self.app.miss_count
 
     def _bind(
         self, ready: Callable[[], None], *, in_thread: bool
