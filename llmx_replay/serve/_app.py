@@ -152,14 +152,12 @@ class ServeApp:
                 self._origin,
                 transport.path,
             )
-        left = asyncio.ensure_future(receive())  # completes when the client leaves
         try:
             if replaying:
-                await self._replay(response, send, left)
+                await self._replay(response, send, receive)
             else:
                 await self._record(request, response, send)
         finally:
-            left.cancel()
             await response.aclose()
 
     def _request(self, scope: Scope, target: str, body: bytes) -> tuple[httpx.Request, str | None]:
@@ -185,7 +183,14 @@ class ServeApp:
         )
         return request, name
 
-    async def _replay(
+    async def _replay(self, response: httpx.Response, send: Send, receive: Receive) -> None:
+        left = asyncio.ensure_future(receive())  # completes when the client leaves
+        try:
+            await self._replay_until_left(response, send, left)
+        finally:
+            left.cancel()
+
+    async def _replay_until_left(
         self, response: httpx.Response, send: Send, left: "asyncio.Future[Message]"
     ) -> None:
         await _start(response, send)
