@@ -243,7 +243,7 @@ class CassetteServer:
         """Serve from a thread of this process, once it accepts requests; `stop` ends it.
 
         Raises:
-            OptionError: the port cannot be listened on.
+            OptionError: nothing can listen on the host and port.
         """
         server, listening = self._bind(self._ready.set, in_thread=True)
         self._thread = threading.Thread(
@@ -268,7 +268,7 @@ class CassetteServer:
         self.stop()
 
     def stop(self) -> None:
-        """Stop serving: replays end at once, recordings are let finish; wait for the end."""
+        """Stop serving and wait for the end: replays end at once, recordings within the grace."""
         if self._server is None or self._thread is None:
             return
         self._server.should_exit = True
