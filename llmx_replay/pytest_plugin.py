@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from llmx_replay.harness._network import NetworkBlock
     from llmx_replay.harness._session import CassetteOptions, CassetteSession
     from llmx_replay.serve import CassetteServer
+    from llmx_replay.transports import CassetteTransport
 
 MARKER = "llmx_cassette"
 _SESSION = pytest.StashKey["CassetteSession"]()
@@ -274,12 +275,18 @@ def llmx_cassette(
     finally:
         del node.stash[_SESSION]
         session.close()
-        outcome = session.outcome()
-        if outcome is not None:
-            # A property reaches the run's summary from pytest-xdist's workers too.
-            status = session.transport.writer.last_status or 0
-            failed = status if status >= 400 else 0
-            node.user_properties.append((_OUTCOME_PROPERTY, (outcome, str(path), failed)))
+        _report(node, path, session.transport, session.outcome())
+
+
+def _report(
+    node: pytest.Item, path: Path, transport: CassetteTransport, outcome: str | None
+) -> None:
+    """Note what a test did with its cassette for the run's summary."""
+    if outcome is not None:
+        # A property reaches the run's summary from pytest-xdist's workers too.
+        status = transport.writer.last_status or 0
+        failed = status if status >= 400 else 0
+        node.user_properties.append((_OUTCOME_PROPERTY, (outcome, str(path), failed)))
 
 
 @pytest.fixture
@@ -327,6 +334,8 @@ def llmx_server(
     finally:
         server.stop()
         del node.stash[_SERVER]
+        for served, transport in server.cassettes.transports.items():
+            _report(node, served, transport, transport.outcome())
 
 
 @pytest.fixture(autouse=True)

@@ -387,12 +387,7 @@ class CassetteSession:
         ``rewrite`` or ``all``), ``expired`` (recorded anew for being older than
         `options.max_age`), ``replayed``; None when it neither recorded nor replayed.
         """
-        policy = self.transport.policy
-        if self.transport.writer.added:
-            if policy.expired:
-                return "expired"
-            return "renewed" if policy.fresh or policy.renews else "recorded"
-        return "replayed" if self._played or self.transport.player.index.played else None
+        return self.transport.outcome(played=self._played)
 
     def problems(self) -> list[str]:
         """What makes the test that used this session fail.

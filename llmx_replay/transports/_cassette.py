@@ -128,6 +128,20 @@ class CassetteTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         if self._remembers:
             self.requests.append(request)
 
+    def outcome(self, *, played: bool = False) -> str | None:
+        """What was done with the cassette, for a test run's summary.
+
+        ``recorded`` (interactions added), ``renewed`` (recorded anew, in record mode
+        ``rewrite`` or ``all``), ``expired`` (recorded anew for being older than
+        `max_age`), ``replayed`` (by a request, or `played` by other means); None when it
+        neither recorded nor replayed.
+        """
+        if self.writer.added:
+            if self.policy.expired:
+                return "expired"
+            return "renewed" if self.policy.fresh or self.policy.renews else "recorded"
+        return "replayed" if played or self.player.index.played else None
+
     def unplayed_problem(self) -> str | None:
         """The interactions no request played, as a test's failure says it; None if none."""
         unplayed = self.unplayed

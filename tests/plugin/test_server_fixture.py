@@ -94,10 +94,14 @@ def test_recorded(llmx_server):
         recorded = llmx_project.run("--llmx-record-mode=once")
 
     recorded.assert_outcomes(passed=1)
+    # The run's summary says what the server recorded, as for llmx_cassette.
+    recorded.stdout.fnmatch_lines(["recorded: 1", "  cassettes/test_it/test_recorded.yaml"])
     cassette = llmx_project.cassettes / "test_it" / "test_recorded.yaml"
     assert exchanges(cassette, complete=True) == [("a", "a live")]
     # With the provider gone, the test replays what its server recorded.
-    llmx_project.run("--llmx-record-mode=none").assert_outcomes(passed=1)
+    replayed = llmx_project.run("--llmx-record-mode=none")
+    replayed.assert_outcomes(passed=1)
+    replayed.stdout.fnmatch_lines(["replayed: 1"])
 
 
 def test_a_bad_server_upstream_fails_the_test_naming_it(llmx_project: "LlmxProject") -> None:
