@@ -18,7 +18,7 @@ import gzip
 import json
 import time
 import zlib
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -530,34 +530,43 @@ def test_inner_error_through_chat_client_is_recorded(tmp_path: Path) -> None:
     assert "ReadError" in response.partial
 
 
+def cancel_reading(path: Path, upstream: Upstream, until: Callable[[bytes], bool]) -> list[bytes]:
+    """Record `upstream` into `path` for an async caller that reads each chunk until one
+    meets `until`, then is cancelled awaiting the next. The chunks it read."""
+    received: list[bytes] = []
+
+    async def main() -> None:
+        enough = asyncio.Event()
+        transport = RecordingTransport(path, upstream.transport)
+        async with httpx.AsyncClient(transport=transport) as client:
+
+            async def consume() -> None:
+                async with client.stream("POST", URL, json=BODY) as response:
+                    async for chunk in response.aiter_raw():
+                        received.append(chunk)
+                        if until(chunk):
+                            enough.set()
+
+            task = asyncio.create_task(consume())
+            await enough.wait()
+            await asyncio.sleep(0.01)  # now it awaits the next chunk
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    asyncio.run(main())
+    return received
+
+
 @pytest.mark.timing
 def test_cancelled_async_caller_writes_a_partial_recording(tmp_path: Path) -> None:
     """Real time: cancelling must not wait for the live side's next chunk (30 s away)."""
     path = tmp_path / "c.yaml"
     # The second chunk takes long: the caller is cancelled while it waits for it.
     upstream = Upstream(TURN_CHUNKS, gaps=[0.0, 30.0, 0.0])
-    received: list[bytes] = []
-
-    async def main() -> None:
-        first = asyncio.Event()
-        transport = RecordingTransport(path, upstream.transport)
-        async with httpx.AsyncClient(transport=transport) as client:
-
-            async def consume() -> None:
-                async with client.stream("POST", URL, json=BODY) as response:
-                    async for chunk in response.aiter_bytes():
-                        received.append(chunk)
-                        first.set()
-
-            task = asyncio.create_task(consume())
-            await first.wait()
-            await asyncio.sleep(0.01)  # now it awaits the next chunk
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
 
     started = time.perf_counter()
-    asyncio.run(main())
+    received = cancel_reading(path, upstream, until=lambda chunk: True)
 
     assert time.perf_counter() - started < 15.0
     assert received == [TURN_CHUNKS[0]]
@@ -573,26 +582,9 @@ def test_an_async_caller_cancelled_after_done_leaves_a_whole_recording(tmp_path:
     late_end = b": the body ends later\n\n"
     upstream = Upstream([*TURN_CHUNKS, late_end], gaps=[0.0] * len(TURN_CHUNKS) + [30.0])
 
-    async def main() -> None:
-        done = asyncio.Event()
-        transport = RecordingTransport(path, upstream.transport)
-        async with httpx.AsyncClient(transport=transport) as client:
+    received = cancel_reading(path, upstream, until=lambda chunk: chunk.endswith(DONE))
 
-            async def consume() -> None:
-                async with client.stream("POST", URL, json=BODY) as response:
-                    async for chunk in response.aiter_raw():
-                        if chunk.endswith(DONE):
-                            done.set()
-
-            task = asyncio.create_task(consume())
-            await done.wait()
-            await asyncio.sleep(0.01)  # now it awaits the end of the body
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-
-    asyncio.run(main())
-
+    assert b"".join(received) == TURN_BODY
     response = recorded(path)
     assert response.body == TURN_BODY
     assert response.partial is None

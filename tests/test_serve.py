@@ -990,11 +990,7 @@ def test_a_client_leaving_a_stalled_replay_ends_its_handler(
         assert post(server.url).content == HELLO_BODY
 
 
-def test_stopping_the_server_ends_a_replay_stalled_forever(
-    stalling_cassette: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Were the replay not ended, stop() would wait for it through this whole grace period.
-    monkeypatch.setattr("llmx_replay.serve._server.RECORDING_GRACE_SECONDS", 1e6)
+def test_stopping_the_server_ends_a_replay_stalled_forever(stalling_cassette: Path) -> None:
     got_first = threading.Event()
     seen: list[object] = []
 
@@ -1011,7 +1007,9 @@ def test_stopping_the_server_ends_a_replay_stalled_forever(
             except httpx.TransportError as error:
                 seen.append(type(error))
 
-    server = CassetteServer(stalling_cassette, record_mode="none").__enter__()
+    # Were the replay not ended, stop() would wait for it through this whole grace period
+    # (uvicorn's own timeout is longer still), past the hang guard.
+    server = CassetteServer(stalling_cassette, record_mode="none", recording_grace=1e6).start()
     reader = threading.Thread(target=stalled_client, args=(server.url,), daemon=True)
     reader.start()
     assert got_first.wait(HANG_GUARD_SECONDS)
@@ -1067,29 +1065,10 @@ def test_a_json_cassette_is_served_but_never_recorded_into(
     assert not (folder / "new.json").exists()
 
 
-class LateEndUpstream:
-    """An upstream that sends HELLO's first event, and the rest only on `release`."""
-
-    def __init__(self) -> None:
-        self.release = threading.Event()
-
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        assert scope["type"] == "http"
-        while (await receive()).get("more_body", False):
-            pass
-        headers = [(b"content-type", b"text/event-stream")]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        first = HELLO_EVENTS[0]
-        await send({"type": "http.response.body", "body": first, "more_body": True})
-        await asyncio.to_thread(self.release.wait, HANG_GUARD_SECONDS)
-        rest = HELLO_BODY[len(first) :]
-        await send({"type": "http.response.body", "body": rest, "more_body": False})
-
-
 def test_a_client_leaving_a_recording_leaves_the_whole_answer_recorded(tmp_path: Path) -> None:
     """The rest of the body reaches the cassette, not the client: every later client
     replays the whole answer."""
-    upstream = LateEndUpstream()
+    upstream = HeldUpstream()
     path = tmp_path / "late.yaml"
     with on_uvicorn(upstream) as origin:
         with CassetteServer(path, record_mode="once", upstream=origin) as front:
@@ -1099,7 +1078,7 @@ def test_a_client_leaving_a_recording_leaves_the_whole_answer_recorded(tmp_path:
             ):
                 first = next(r.iter_raw())
             upstream.release.set()  # the upstream sends the rest after the client left
-        assert first == HELLO_EVENTS[0]
+        assert first == HeldUpstream.FIRST
     (recorded,) = load_cassette(path).interactions
     assert recorded.response.body == HELLO_BODY
     assert recorded.response.partial is None
@@ -1111,7 +1090,7 @@ def test_a_recording_unended_past_the_grace_is_left_out_and_its_connection_cut(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The server stops while the upstream holds the rest of the body (for good, here)."""
-    upstream = LateEndUpstream()
+    upstream = HeldUpstream()
     path = tmp_path / "unended.yaml"
     with on_uvicorn(upstream) as origin:
         front = CassetteServer(path, record_mode="once", upstream=origin, recording_grace=0.0)

@@ -26,7 +26,7 @@ import orjson
 
 from llmx_replay._exceptions import Absence, InputError, LlmxReplayError, NoMatchingInteraction
 from llmx_replay.serve._cassettes import CASSETTE_HEADER, LOGGER, ServedCassettes
-from llmx_replay.transports._record import discard_recording
+from llmx_replay.transports._record import discard_recording, is_recorded
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -125,7 +125,6 @@ class ServeApp:
         try:
             request, name = self._request(scope, target, bytes(body))
             transport = await self.cassettes.answering(request, name)
-            replaying = transport.policy.replays and transport.player.can_answer(request)
             response = await transport.handle_async_request(request)
         except NoMatchingInteraction as miss:
             self.misses.append(miss)
@@ -144,6 +143,7 @@ class ServeApp:
             LOGGER.warning("%s %s: %s", scope["method"], target, line)
             await _send_error(send, 502, _error(line, "upstream_error", None))
             return
+        replaying = not is_recorded(response)
         if not replaying:
             LOGGER.info(
                 "%s %s: sent to %s, recorded into %s",

@@ -140,6 +140,11 @@ def _stopped_by(error: BaseException) -> str:
     return f"{BROKE_OFF}{type(error).__name__}: {error}"
 
 
+def is_recorded(response: httpx.Response) -> bool:
+    """Whether `response` is a recorder's: its body is being recorded as it is read."""
+    return isinstance(response.stream, _RecordingStream)
+
+
 def discard_recording(response: httpx.Response) -> None:
     """Leave the recording of `response` (a recorder's) out of its cassette.
 
